@@ -1,0 +1,26 @@
+//! The naming rules of Nova's image cache (`instances_path/_base`), with no I/O.
+//!
+//! Every downloaded image sits in the cache under the SHA-1 of its image id (its *fingerprint*);
+//! resized copies, legacy small copies, blank swap and ephemeral bases, checksum sidecars and
+//! download leftovers each have a name of their own. [`classify`] tells which of these a directory
+//! entry is, and [`fingerprint`], [`swap_name`] and [`ephemeral_name`] build the names Nova gives.
+//!
+//! ```
+//! use cachectl_naming::{classify, fingerprint, EntryKind};
+//!
+//! let fp = fingerprint("1");
+//! assert_eq!(fp.as_str(), "356a192b7913b04c54574d18c28d46e6395428ab");
+//! let entry = classify(&format!("{fp}_10737418240"));
+//! assert_eq!(entry.kind(), EntryKind::Resized);
+//! assert_eq!(entry.fingerprint(), Some(fp.as_str()));
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod ephemeral;
+mod fingerprint;
+mod name;
+
+pub use ephemeral::{EphemeralFs, ephemeral_name, ephemeral_suffix, swap_name};
+pub use fingerprint::{FINGERPRINT_LEN, Fingerprint, FingerprintError, fingerprint};
+pub use name::{EntryKind, EntryName, LeftoverKind, SidecarKind, classify, classify_os};

@@ -1,0 +1,492 @@
+//! The rules of a pass: from facts to a plan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use cachectl_naming::{
+    EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
+};
+
+use crate::facts::{Facts, FileType, Instance, StorageUsers, UseKind};
+use crate::plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+use crate::usage::image_usage;
+
+/// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
+const RESIZE_TASK_STATES: [&str; 4] = [
+    "resize_prep",
+    "resize_migrating",
+    "resize_migrated",
+    "resize_finish",
+];
+
+/// Decides the fate of every cache entry in `facts`.
+pub fn plan(facts: &Facts) -> Plan {
+    let mut warnings = Vec::new();
+    let records = counted_records(facts, &mut warnings);
+    let claims = Claims::from_records(facts, &records);
+    let disk_uses = DiskUses::from_facts(facts);
+
+    let mut files: Vec<FileDecision> = facts
+        .files
+        .iter()
+        .map(|file| {
+            let entry = if file.name_is_utf8 {
+                classify(&file.name)
+            } else {
+                EntryName::Foreign
+            };
+            let age = u64::try_from(facts.now.saturating_sub(file.mtime)).unwrap_or(0);
+            let mut decision = FileDecision {
+                name: file.name.clone(),
+                kind: entry.kind(),
+                state: State::InUse,
+                reasons: Vec::new(),
+                users: Users::default(),
+                image_id: entry
+                    .fingerprint()
+                    .and_then(|fp| claims.image_of_fingerprint.get(fp).cloned()),
+                age,
+                touch: false,
+            };
+            let what = match file.file_type {
+                FileType::Regular => None,
+                FileType::Directory => Some("directory"),
+                FileType::Symlink => Some("symlink"),
+                FileType::Other => Some("special file"),
+            };
+            if let Some(what) = what {
+                decision.state = State::Ignore;
+                decision.reasons.push(Reason::NotRegularFile { what });
+                return decision;
+            }
+            if entry.kind() == EntryKind::Foreign {
+                decision.state = State::Ignore;
+                decision.reasons.push(Reason::NotCacheName);
+            }
+            claims.add_record_reasons(&entry, &file.name, &mut decision);
+            disk_uses.add_reasons(&file.name, &mut decision);
+            if decision.state == State::Ignore {
+                return decision;
+            }
+            if let EntryName::DownloadLeftover { of, .. } = entry {
+                decision.reasons.insert(
+                    0,
+                    Reason::DownloadLeftover {
+                        image: of.to_owned(),
+                    },
+                );
+            }
+            if decision.reasons.iter().any(is_use) {
+                decision.touch = true;
+                return decision;
+            }
+            let min_age = match entry.kind() {
+                EntryKind::Original => facts.ages.original,
+                EntryKind::Swap | EntryKind::Ephemeral => facts.ages.swap_ephemeral,
+                _ => facts.ages.resized,
+            };
+            if let EntryName::Sidecar { of, .. } = entry {
+                decision.reasons.push(Reason::SidecarOfMissing {
+                    image: of.to_owned(),
+                });
+            }
+            if age < min_age {
+                decision.state = State::TooYoung;
+                decision.reasons.push(Reason::TooYoung { age, min_age });
+            } else {
+                decision.state = State::Remove;
+                decision.reasons.push(Reason::Unused {
+                    age,
+                    min_age,
+                    kind: entry.kind(),
+                });
+            }
+            decision
+        })
+        .collect();
+
+    keep_what_kept_files_are_backed_by(facts, &mut files);
+    let removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut warnings);
+    sidecars_follow_their_images(&mut files);
+    claims.warn_about_absent_files(facts, &mut warnings);
+    let orphans = claims.orphans(facts);
+    Plan {
+        files,
+        warnings,
+        orphans,
+        removal_blocked,
+    }
+}
+
+fn is_use(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ImageInUse { .. }
+            | Reason::SwapInUse { .. }
+            | Reason::EphemeralInUse { .. }
+            | Reason::BackingFileOf { .. }
+            | Reason::DataFileOf { .. }
+            | Reason::BacksCacheFile { .. }
+    )
+}
+
+/// The records whose hosts share the storage (all of them when that is unknown).
+fn counted_records<'a>(facts: &'a Facts, warnings: &mut Vec<Warning>) -> Vec<&'a Instance> {
+    let Some(records) = &facts.instances else {
+        return Vec::new();
+    };
+    let users = match &facts.storage_users {
+        StorageUsers::Known(users) => users,
+        StorageUsers::Unknown => {
+            warnings.push(Warning::StorageUsersUnknown);
+            return records.iter().collect();
+        }
+    };
+    let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
+    let counted = records
+        .iter()
+        .filter(|record| {
+            let counts = record.host == facts.host || users.contains(&record.host);
+            if !counts {
+                *ignored.entry(record.host.clone()).or_default() += 1;
+            }
+            counts
+        })
+        .collect();
+    if !ignored.is_empty() {
+        warnings.push(Warning::RecordsIgnored {
+            hosts: ignored.into_iter().collect(),
+        });
+    }
+    counted
+}
+
+/// What the instance records say is in use, and which directories they claim.
+struct Claims {
+    /// fingerprint -> (image id, local instance names, remote `name@host`s)
+    images: HashMap<String, (String, Vec<String>, Vec<String>)>,
+    image_of_fingerprint: HashMap<String, String>,
+    swap: BTreeMap<String, Vec<String>>,
+    ephemeral: BTreeMap<String, Vec<String>>,
+    /// Directory names records claim (every record, counted or not).
+    dirs: HashSet<String>,
+}
+
+impl Claims {
+    fn from_records(facts: &Facts, records: &[&Instance]) -> Self {
+        let mut images = HashMap::new();
+        let mut image_of_fingerprint = HashMap::new();
+        for (image_id, usage) in image_usage(records.iter().copied(), &facts.host) {
+            let (local, remote) = usage
+                .instances
+                .iter()
+                .partition::<Vec<_>, _>(|(_, host)| *host == facts.host);
+            let local = local.into_iter().map(|(name, _)| name.clone()).collect();
+            let remote = remote
+                .into_iter()
+                .map(|(name, host)| format!("{name}@{host}"))
+                .collect();
+            let fp = fingerprint(&image_id).to_string();
+            image_of_fingerprint.insert(fp.clone(), image_id.clone());
+            images.insert(fp, (image_id, local, remote));
+        }
+        let mkfs: Vec<(&str, &str)> = facts
+            .ephemeral
+            .mkfs_commands
+            .iter()
+            .map(|(os, cmd)| (os.as_str(), cmd.as_str()))
+            .collect();
+        let fs = EphemeralFs {
+            default_ephemeral_format: facts.ephemeral.default_ephemeral_format.as_deref(),
+            mkfs_commands: &mkfs,
+        };
+        let mut swap: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut ephemeral: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for record in records {
+            let who = display_instance(record, &facts.host);
+            if let Some(mb) = record.swap_mb.filter(|&mb| mb > 0) {
+                swap.entry(swap_name(mb)).or_default().push(who.clone());
+            }
+            if let Some(gb) = record.ephemeral_gb.filter(|&gb| gb > 0) {
+                for name in ephemeral_name(gb, record.os_type.as_deref(), &fs) {
+                    ephemeral.entry(name).or_default().push(who.clone());
+                }
+            }
+        }
+        let mut dirs = HashSet::new();
+        for record in facts.instances.iter().flatten() {
+            let resizing = record
+                .task_state
+                .as_deref()
+                .is_some_and(|s| RESIZE_TASK_STATES.contains(&s))
+                || record.vm_state.as_deref() == Some("resized");
+            for dir in [&record.name, &record.uuid] {
+                dirs.insert(dir.clone());
+                if resizing {
+                    dirs.insert(format!("{dir}_resize"));
+                }
+            }
+        }
+        Self {
+            images,
+            image_of_fingerprint,
+            swap,
+            ephemeral,
+            dirs,
+        }
+    }
+
+    fn add_record_reasons(&self, entry: &EntryName<'_>, name: &str, decision: &mut FileDecision) {
+        let mut instances = Vec::new();
+        if let Some((image_id, local, remote)) =
+            entry.fingerprint().and_then(|fp| self.images.get(fp))
+        {
+            instances.extend(local.iter().chain(remote).cloned());
+            decision.reasons.push(Reason::ImageInUse {
+                image_id: image_id.clone(),
+                local: local.clone(),
+                remote: remote.clone(),
+            });
+        }
+        match entry.kind() {
+            EntryKind::Swap => {
+                if let Some(users) = self.swap.get(name) {
+                    instances.extend(users.iter().cloned());
+                    decision.reasons.push(Reason::SwapInUse {
+                        instances: users.clone(),
+                    });
+                }
+            }
+            EntryKind::Ephemeral => {
+                if let Some(users) = self.ephemeral.get(name) {
+                    instances.extend(users.iter().cloned());
+                    decision.reasons.push(Reason::EphemeralInUse {
+                        instances: users.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        decision.users.instances.extend(instances);
+    }
+
+    fn warn_about_absent_files(&self, facts: &Facts, warnings: &mut Vec<Warning>) {
+        let present: HashSet<&str> = facts
+            .files
+            .iter()
+            .filter(|f| f.file_type == FileType::Regular && f.name_is_utf8)
+            .map(|f| f.name.as_str())
+            .collect();
+        let present_fingerprints: HashSet<&str> = present
+            .iter()
+            .filter_map(|name| {
+                let entry = classify(name);
+                entry
+                    .kind()
+                    .is_image()
+                    .then(|| entry.fingerprint())
+                    .flatten()
+            })
+            .collect();
+        let mut absent: Vec<_> = self
+            .images
+            .iter()
+            .filter(|(fp, (_, local, _))| {
+                !local.is_empty() && !present_fingerprints.contains(fp.as_str())
+            })
+            .map(|(_, (image_id, local, _))| Warning::AbsentBaseFile {
+                image_id: image_id.clone(),
+                instances: local.clone(),
+            })
+            .collect();
+        absent.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        warnings.extend(absent);
+        for name in self.swap.keys().chain(self.ephemeral.keys()) {
+            // Of the names an ephemeral disk may have, one present is enough.
+            let is_alternative_present = name.starts_with("ephemeral_")
+                && self.ephemeral.iter().any(|(other, users)| {
+                    present.contains(other.as_str()) && self.ephemeral.get(name) == Some(users)
+                });
+            if !present.contains(name.as_str()) && !is_alternative_present {
+                warnings.push(Warning::AbsentSwapOrEphemeral { name: name.clone() });
+            }
+        }
+    }
+
+    fn orphans(&self, facts: &Facts) -> Vec<OrphanDir> {
+        if facts.instances.is_none() {
+            return Vec::new();
+        }
+        facts
+            .instance_dirs
+            .iter()
+            .filter(|dir| !self.dirs.contains(*dir))
+            .map(|dir| {
+                let mut orphan = OrphanDir {
+                    name: dir.clone(),
+                    keeps: BTreeSet::new(),
+                    disks: BTreeSet::new(),
+                };
+                for disk in facts.disks.iter().filter(|d| d.dir.as_deref() == Some(dir)) {
+                    orphan.disks.insert(disk.path.clone());
+                    orphan
+                        .keeps
+                        .extend(disk.uses.iter().map(|u| u.file.clone()));
+                }
+                orphan
+            })
+            .collect()
+    }
+}
+
+fn display_instance(record: &Instance, host: &str) -> String {
+    if record.host == host {
+        record.name.clone()
+    } else {
+        format!("{}@{}", record.name, record.host)
+    }
+}
+
+/// Per cache file name, the disks that use it.
+struct DiskUses<'a> {
+    backing: HashMap<&'a str, (Vec<String>, bool)>,
+    data_file: HashMap<&'a str, Vec<String>>,
+}
+
+impl<'a> DiskUses<'a> {
+    fn from_facts(facts: &'a Facts) -> Self {
+        let mut uses = Self {
+            backing: HashMap::new(),
+            data_file: HashMap::new(),
+        };
+        for disk in &facts.disks {
+            for used in &disk.uses {
+                match used.kind {
+                    UseKind::Backing { .. } => {
+                        let (disks, by_name) = uses.backing.entry(used.file.as_str()).or_default();
+                        if disks.last() != Some(&disk.path) {
+                            disks.push(disk.path.clone());
+                        }
+                        *by_name |= used.by_name_only;
+                    }
+                    UseKind::DataFile { .. } => {
+                        let disks = uses.data_file.entry(used.file.as_str()).or_default();
+                        if disks.last() != Some(&disk.path) {
+                            disks.push(disk.path.clone());
+                        }
+                    }
+                }
+            }
+        }
+        uses
+    }
+
+    fn add_reasons(&self, name: &str, decision: &mut FileDecision) {
+        if let Some((disks, by_name_only)) = self.backing.get(name) {
+            decision.users.disks.extend(disks.iter().cloned());
+            decision.reasons.push(Reason::BackingFileOf {
+                disks: disks.clone(),
+                by_name_only: *by_name_only,
+            });
+        }
+        if let Some(disks) = self.data_file.get(name) {
+            decision.users.disks.extend(disks.iter().cloned());
+            decision.reasons.push(Reason::DataFileOf {
+                disks: disks.clone(),
+            });
+        }
+    }
+}
+
+/// A cache file that stays keeps the cache files its own chain reaches, however far.
+fn keep_what_kept_files_are_backed_by(facts: &Facts, files: &mut [FileDecision]) {
+    let index: HashMap<&str, usize> = facts
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    let mut queue: VecDeque<usize> = (0..files.len())
+        .filter(|&i| files[i].state != State::Remove)
+        .collect();
+    while let Some(kept) = queue.pop_front() {
+        for target in &facts.files[kept].backed_by {
+            let Some(&j) = index.get(target.as_str()) else {
+                continue;
+            };
+            let reason = Reason::BacksCacheFile {
+                file: facts.files[kept].name.clone(),
+            };
+            if j == kept || files[j].reasons.contains(&reason) {
+                continue;
+            }
+            let was_removable = matches!(files[j].state, State::Remove | State::TooYoung);
+            files[j]
+                .reasons
+                .retain(|r| !matches!(r, Reason::Unused { .. } | Reason::TooYoung { .. }));
+            files[j].reasons.push(reason);
+            if was_removable {
+                files[j].state = State::InUse;
+                files[j].touch = true;
+                queue.push_back(j);
+            }
+        }
+    }
+}
+
+/// Unreadable files may be disks using anything: nothing is removed (unless the operator said so).
+fn keep_everything_in_doubt(
+    facts: &Facts,
+    files: &mut [FileDecision],
+    warnings: &mut Vec<Warning>,
+) -> bool {
+    if facts.unreadable.is_empty() {
+        return false;
+    }
+    let unreadable = facts.unreadable.len();
+    warnings.extend(facts.unreadable.iter().map(|u| Warning::UnreadableFile {
+        path: u.path.clone(),
+        problem: u.problem.clone(),
+    }));
+    if facts.skip_unreadable {
+        warnings.push(Warning::UnreadableSkipped { unreadable });
+        return false;
+    }
+    for file in files.iter_mut().filter(|f| f.state == State::Remove) {
+        file.state = State::InUse;
+        file.reasons.insert(0, Reason::MayBeInUse { unreadable });
+    }
+    warnings.push(Warning::RemovalBlocked { unreadable });
+    true
+}
+
+/// A sidecar stays or goes with its image; one whose image is gone was decided by age.
+fn sidecars_follow_their_images(files: &mut [FileDecision]) {
+    let states: HashMap<String, State> = files
+        .iter()
+        .filter(|f| f.kind.is_image())
+        .map(|f| (f.name.clone(), f.state))
+        .collect();
+    for file in files
+        .iter_mut()
+        .filter(|f| f.kind == EntryKind::Sidecar && f.state != State::Ignore)
+    {
+        let image = match classify(&file.name) {
+            EntryName::Sidecar { of, .. } => of.to_owned(),
+            _ => continue,
+        };
+        let Some(&image_state) = states.get(&image) else {
+            continue;
+        };
+        if file.reasons.iter().any(is_use) {
+            continue;
+        }
+        file.touch = false;
+        if image_state == State::Remove {
+            file.state = State::Remove;
+            file.reasons = vec![Reason::SidecarOfRemoved { image }];
+        } else {
+            file.state = State::InUse;
+            file.reasons = vec![Reason::SidecarOfKept { image }];
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Durations for people: `45s`, `12m`, `3h 5m`, `2d 4h`.
+
+use std::fmt;
+
+/// A number of seconds shown the way the reports show ages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub u64);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match s {
+            0..60 => write!(f, "{s}s"),
+            60..3_600 => write!(f, "{}m", s / 60),
+            3_600..86_400 => write!(f, "{}h {}m", s / 3_600, s % 3_600 / 60),
+            _ => write!(f, "{}d {}h", s / 86_400, s % 86_400 / 3_600),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HumanDuration;
+
+    #[test]
+    fn units() {
+        let shown: Vec<String> = [0, 59, 60, 3_599, 3_600, 3_661, 86_399, 86_400, 90_000]
+            .map(|s| HumanDuration(s).to_string())
+            .into();
+        assert_eq!(
+            shown,
+            [
+                "0s", "59s", "1m", "59m", "1h 0m", "1h 1m", "23h 59m", "1d 0h", "1d 1h"
+            ]
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! What the policy decides from: plain values the command gathered.
+
+use std::collections::BTreeSet;
+
+/// Minimum ages, in seconds, before an unused file may go; counted from the file's mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ages {
+    /// Originals (`remove_unused_original_minimum_age_seconds`, 24 h).
+    pub original: u64,
+    /// Resized and small copies, leftovers and orphan sidecars
+    /// (`remove_unused_resized_minimum_age_seconds`, 1 h).
+    pub resized: u64,
+    /// Swap and ephemeral bases (Nova uses the originals' age: 24 h).
+    pub swap_ephemeral: u64,
+}
+
+impl Default for Ages {
+    fn default() -> Self {
+        Self {
+            original: 86_400,
+            resized: 3_600,
+            swap_ephemeral: 86_400,
+        }
+    }
+}
+
+/// The filesystem settings that decide ephemeral base names (nova.conf).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EphemeralConfig {
+    /// `default_ephemeral_format`.
+    pub default_ephemeral_format: Option<String>,
+    /// `virt_mkfs` as `(os_type, command)`.
+    pub mkfs_commands: Vec<(String, String)>,
+}
+
+/// What kind of directory entry a cache entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// A regular file: the only kind the cache holds.
+    Regular,
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed, never removed).
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+/// One entry of the cache directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFile {
+    /// The entry's name (lossily decoded if not UTF-8; such names are never the cache's).
+    pub name: String,
+    /// Whether the name is valid UTF-8; a name that is not is left alone.
+    pub name_is_utf8: bool,
+    /// The entry's type.
+    pub file_type: FileType,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, unix seconds.
+    pub mtime: i64,
+    /// The other cache files this file's own backing chain reaches (a cache file may be an overlay).
+    pub backed_by: Vec<String>,
+}
+
+impl CacheFile {
+    /// A regular file with a UTF-8 name and no backing chain.
+    pub fn regular(name: &str, size: u64, mtime: i64) -> Self {
+        Self {
+            name: name.to_owned(),
+            name_is_utf8: true,
+            file_type: FileType::Regular,
+            size,
+            mtime,
+            backed_by: Vec::new(),
+        }
+    }
+}
+
+/// An instance record from the inventory (Nova's `instances` table, as far as the cache cares).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instance {
+    /// The instance's uuid: the name of its directory on modern hosts.
+    pub uuid: String,
+    /// The instance's name (`instance-0000002a`): its directory on old hosts.
+    pub name: String,
+    /// The compute host it runs on.
+    pub host: String,
+    /// The image it was booted from; `None` or empty when it boots from a volume.
+    pub image_ref: Option<String>,
+    /// Its kernel image, if any.
+    pub kernel_id: Option<String>,
+    /// Its ramdisk image, if any.
+    pub ramdisk_id: Option<String>,
+    /// Nova's task state (`resize_prep`, …).
+    pub task_state: Option<String>,
+    /// Nova's VM state (`active`, `resized`, …).
+    pub vm_state: Option<String>,
+    /// The size of its swap disk in MB.
+    pub swap_mb: Option<u64>,
+    /// The size of its first ephemeral disk in GB.
+    pub ephemeral_gb: Option<u64>,
+    /// Its OS type (`linux`, `windows`), which names ephemeral bases.
+    pub os_type: Option<String>,
+}
+
+/// How a disk depends on a cache file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UseKind {
+    /// The file is in the disk's backing chain, `depth` levels down (1: its backing file).
+    Backing {
+        /// 1 for the disk's own backing file, 2 for that file's, and so on.
+        depth: u32,
+    },
+    /// The file is the external data file of the disk or of an image in its chain.
+    DataFile {
+        /// 0 for the disk's own data file, 1 for its backing file's, and so on.
+        depth: u32,
+    },
+}
+
+/// A cache file a disk uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskUse {
+    /// The cache file's name.
+    pub file: String,
+    /// How the disk reaches it.
+    pub kind: UseKind,
+    /// True when the reference names another path whose file name is the cache file's (Nova's
+    /// rule), rather than the cache file itself.
+    pub by_name_only: bool,
+}
+
+/// A regular file under the instances path whose backing chain reaches the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    /// Its path relative to the instances path (`<uuid>/disk`).
+    pub path: String,
+    /// The top-level directory it is in (`<uuid>`), `None` for a file directly in the instances path.
+    pub dir: Option<String>,
+    /// The cache files it uses.
+    pub uses: Vec<DiskUse>,
+}
+
+/// A file under the instances path that may be a disk but cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableFile {
+    /// Its path relative to the instances path.
+    pub path: String,
+    /// Why it cannot be read.
+    pub problem: String,
+}
+
+/// The hosts whose instance records count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUsers {
+    /// The hosts registered in `compute_nodes` in the last 24 h (this host among them).
+    Known(BTreeSet<String>),
+    /// `compute_nodes` could not be read: every record counts, whatever its host.
+    Unknown,
+}
+
+/// Everything the policy decides from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// This host's name, as Nova's `host` option.
+    pub host: String,
+    /// The time of the pass, unix seconds.
+    pub now: i64,
+    /// The minimum ages.
+    pub ages: Ages,
+    /// The entries of the cache directory.
+    pub files: Vec<CacheFile>,
+    /// The instance records, `None` without an inventory.
+    pub instances: Option<Vec<Instance>>,
+    /// Who shares the storage.
+    pub storage_users: StorageUsers,
+    /// The disks that use cache files.
+    pub disks: Vec<Disk>,
+    /// The top-level directories of the instances path that may hold instances.
+    pub instance_dirs: Vec<String>,
+    /// The files that may be disks but cannot be read.
+    pub unreadable: Vec<UnreadableFile>,
+    /// Remove even though some files could not be read (the operator looked).
+    pub skip_unreadable: bool,
+    /// The settings behind ephemeral base names.
+    pub ephemeral: EphemeralConfig,
+}
+
+impl Facts {
+    /// Empty facts for `host` at time 0, with Nova's default ages.
+    pub fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            now: 0,
+            ages: Ages::default(),
+            files: Vec::new(),
+            instances: None,
+            storage_users: StorageUsers::Known(BTreeSet::from([host.to_owned()])),
+            disks: Vec::new(),
+            instance_dirs: Vec::new(),
+            unreadable: Vec::new(),
+            skip_unreadable: false,
+            ephemeral: EphemeralConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The decision engine of cachectl: facts about a compute host in, a plan for every cache file out.
+//!
+//! [`plan`] is a pure function. Its [`Facts`] are what the command gathered from disk and from the
+//! operator: the entries of the cache directory (name, type, size, mtime), the instance records
+//! from an inventory, which cache files the disks under the instances path reference, the hosts
+//! that share the storage, the configured ages and the time. Its [`Plan`] says, for every entry, a
+//! [`State`] and the [`Reason`]s behind it, plus [`Warning`]s and the orphan directories. Nothing
+//! here reads a file, a clock or the environment, so every rule is tested with plain values.
+//!
+//! The rules are Nova's image cache manager's (see `docs/architecture.md`), with these
+//! differences: every disk under the instances path counts, not only `<instance>/disk`; a disk
+//! that cannot be read keeps everything; cache files kept for any reason keep what they are
+//! backed by; `<fp>_1`…`<fp>_9`, stale downloads and orphan sidecars are cleaned too.
+//!
+//! ```
+//! use cachectl_policy::{plan, Ages, CacheFile, Facts, FileType, State};
+//!
+//! let facts = Facts {
+//!     files: vec![CacheFile::regular("356a192b7913b04c54574d18c28d46e6395428ab", 1 << 30, 0)],
+//!     now: 2 * 86_400,
+//!     ..Facts::new("compute-1")
+//! };
+//! let plan = plan(&facts);
+//! assert_eq!(plan.files[0].state, State::Remove);
+//! assert_eq!(plan.files[0].reasons[0].to_string(), "unused for 2d 0h (originals are kept 1d 0h)");
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod decide;
+mod duration;
+mod facts;
+mod plan;
+mod usage;
+
+pub use decide::plan;
+pub use duration::HumanDuration;
+pub use facts::{
+    Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileType, Instance, StorageUsers,
+    UnreadableFile, UseKind,
+};
+pub use plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+pub use usage::{ImageUsage, files_for_fingerprint, image_usage};

@@ -1,0 +1,412 @@
+//! What the policy decides: a state and its reasons for every cache entry, warnings, orphans.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use cachectl_naming::EntryKind;
+
+use crate::duration::HumanDuration;
+
+/// At most this many names are spelled out in a reason; the rest are counted.
+const NAMES_SHOWN: usize = 3;
+
+/// The decision for one cache entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Something uses it (or may): kept.
+    InUse,
+    /// Unused, but not for long enough: kept.
+    TooYoung,
+    /// Unused for long enough: to be removed.
+    Remove,
+    /// Not the cache's: left alone.
+    Ignore,
+}
+
+/// Who uses a cache file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Users {
+    /// Instance names (`name` of the records), with `@host` for other hosts' instances.
+    pub instances: BTreeSet<String>,
+    /// Disks, relative to the instances path.
+    pub disks: BTreeSet<String>,
+}
+
+/// Why a cache entry is in its state. `Display` is the sentence reports print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The image it is a copy of is used by instance records.
+    ImageInUse {
+        /// The image id.
+        image_id: String,
+        /// Instances on this host.
+        local: Vec<String>,
+        /// Instances on other hosts sharing the storage, as `name@host`.
+        remote: Vec<String>,
+    },
+    /// A swap base the records of these instances name.
+    SwapInUse {
+        /// The instances.
+        instances: Vec<String>,
+    },
+    /// An ephemeral base the records of these instances name.
+    EphemeralInUse {
+        /// The instances.
+        instances: Vec<String>,
+    },
+    /// Disks have it in their backing chain.
+    BackingFileOf {
+        /// The disks, relative to the instances path.
+        disks: Vec<String>,
+        /// Some references name another path with this file's name (Nova's matching rule).
+        by_name_only: bool,
+    },
+    /// Disks (or images in their chains) have it as their external data file.
+    DataFileOf {
+        /// The disks, relative to the instances path.
+        disks: Vec<String>,
+    },
+    /// Another cache file that is kept is an overlay on it.
+    BacksCacheFile {
+        /// That cache file.
+        file: String,
+    },
+    /// A disk could not be read, so any cache file may be in use.
+    MayBeInUse {
+        /// How many files could not be read.
+        unreadable: usize,
+    },
+    /// Unused for at least its minimum age.
+    Unused {
+        /// Seconds since its mtime.
+        age: u64,
+        /// The minimum age for its kind.
+        min_age: u64,
+        /// Its kind, to name the rule.
+        kind: EntryKind,
+    },
+    /// Unused, but for less than its minimum age.
+    TooYoung {
+        /// Seconds since its mtime.
+        age: u64,
+        /// The minimum age for its kind.
+        min_age: u64,
+    },
+    /// The checksum sidecar of an image that is kept.
+    SidecarOfKept {
+        /// The image.
+        image: String,
+    },
+    /// The checksum sidecar of an image that is removed: it goes with it.
+    SidecarOfRemoved {
+        /// The image.
+        image: String,
+    },
+    /// The checksum sidecar of an image that is not in the cache.
+    SidecarOfMissing {
+        /// The image.
+        image: String,
+    },
+    /// What an interrupted download of an image left.
+    DownloadLeftover {
+        /// The image.
+        image: String,
+    },
+    /// The name is not one the cache gives.
+    NotCacheName,
+    /// Not a regular file.
+    NotRegularFile {
+        /// `directory`, `symlink` or `special file`.
+        what: &'static str,
+    },
+}
+
+/// Something the operator should know, beyond the per-file decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// A file that may be a disk cannot be read.
+    UnreadableFile {
+        /// Relative to the instances path.
+        path: String,
+        /// Why.
+        problem: String,
+    },
+    /// Nothing is removed because of unreadable files.
+    RemovalBlocked {
+        /// How many files could not be read.
+        unreadable: usize,
+    },
+    /// Unreadable files were skipped at the operator's request.
+    UnreadableSkipped {
+        /// How many.
+        unreadable: usize,
+    },
+    /// An image used on this host has no base file in the cache.
+    AbsentBaseFile {
+        /// The image id.
+        image_id: String,
+        /// The instances on this host that use it.
+        instances: Vec<String>,
+    },
+    /// A swap or ephemeral base that records name is not in the cache.
+    AbsentSwapOrEphemeral {
+        /// The base name.
+        name: String,
+    },
+    /// Records of hosts that have not registered in the storage's `compute_nodes` in the last
+    /// 24 h were not counted (Nova's rule; their disks still count).
+    RecordsIgnored {
+        /// The hosts, with how many records each.
+        hosts: Vec<(String, usize)>,
+    },
+    /// `compute_nodes` could not be read; every record counted.
+    StorageUsersUnknown,
+}
+
+/// A top-level directory of the instances path that no instance record claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanDir {
+    /// Its name.
+    pub name: String,
+    /// The cache files its disks keep in use.
+    pub keeps: BTreeSet<String>,
+    /// Its disks that use cache files.
+    pub disks: BTreeSet<String>,
+}
+
+/// The decision for one cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDecision {
+    /// The entry's name.
+    pub name: String,
+    /// Its kind by name.
+    pub kind: EntryKind,
+    /// The decision.
+    pub state: State,
+    /// Why, most important first; never empty.
+    pub reasons: Vec<Reason>,
+    /// Who uses it.
+    pub users: Users,
+    /// The image id it is a copy of, when an instance record names it.
+    pub image_id: Option<String>,
+    /// Seconds since its mtime (0 if in the future).
+    pub age: u64,
+    /// Whether a pass refreshes its mtime (it is known to be in use).
+    pub touch: bool,
+}
+
+/// The whole plan of a pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// One decision per cache entry, in the order of the facts.
+    pub files: Vec<FileDecision>,
+    /// Warnings, in the order found.
+    pub warnings: Vec<Warning>,
+    /// Directories no record claims (only with an inventory).
+    pub orphans: Vec<OrphanDir>,
+    /// True when unreadable files stopped every removal.
+    pub removal_blocked: bool,
+}
+
+impl Plan {
+    /// The decision for the entry called `name`.
+    pub fn file(&self, name: &str) -> Option<&FileDecision> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// The names of the entries in `state`.
+    pub fn names_in(&self, state: State) -> Vec<&str> {
+        self.files
+            .iter()
+            .filter(|f| f.state == state)
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+}
+
+/// "a, b, c and 4 more"
+struct NameList<'a>(&'a [String]);
+
+impl fmt::Display for NameList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = &self.0[..self.0.len().min(NAMES_SHOWN)];
+        let rest = self.0.len() - shown.len();
+        for (i, name) in shown.iter().enumerate() {
+            let last = i + 1 == shown.len();
+            let sep = if i == 0 {
+                ""
+            } else if last && rest == 0 {
+                " and "
+            } else {
+                ", "
+            };
+            write!(f, "{sep}{name}")?;
+        }
+        if rest > 0 {
+            write!(f, " and {rest} more")?;
+        }
+        Ok(())
+    }
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+fn kind_rule(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Original => "originals",
+        EntryKind::Resized => "resized copies",
+        EntryKind::LegacySmall => "small copies",
+        EntryKind::Swap => "swap bases",
+        EntryKind::Ephemeral => "ephemeral bases",
+        EntryKind::Sidecar => "orphan sidecars",
+        EntryKind::DownloadLeftover => "download leftovers",
+        EntryKind::Foreign => "other files",
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ImageInUse {
+                image_id,
+                local,
+                remote,
+            } => {
+                write!(f, "image {image_id} is used by ")?;
+                match (local.is_empty(), remote.is_empty()) {
+                    (false, true) => write!(f, "{} on this host", NameList(local)),
+                    (true, false) => write!(f, "{} on other hosts", NameList(remote)),
+                    _ => write!(
+                        f,
+                        "{} on this host and {} on other hosts",
+                        NameList(local),
+                        NameList(remote)
+                    ),
+                }
+            }
+            Self::SwapInUse { instances } => write!(f, "swap disk of {}", NameList(instances)),
+            Self::EphemeralInUse { instances } => {
+                write!(f, "ephemeral disk of {}", NameList(instances))
+            }
+            Self::BackingFileOf {
+                disks,
+                by_name_only,
+            } => {
+                write!(f, "backing file of {}", NameList(disks))?;
+                if *by_name_only {
+                    f.write_str(
+                        " (a reference names another path with this file name: kept, as Nova does)",
+                    )?;
+                }
+                Ok(())
+            }
+            Self::DataFileOf { disks } => write!(f, "external data file of {}", NameList(disks)),
+            Self::BacksCacheFile { file } => {
+                write!(f, "backing file of cache file {file}, which is kept")
+            }
+            Self::MayBeInUse { unreadable } => write!(
+                f,
+                "may be in use: {unreadable} {} under the instances path could not be read, so nothing is removed",
+                plural(*unreadable, "file", "files")
+            ),
+            Self::Unused { age, min_age, kind } => write!(
+                f,
+                "unused for {} ({} are kept {})",
+                HumanDuration(*age),
+                kind_rule(*kind),
+                HumanDuration(*min_age)
+            ),
+            Self::TooYoung { age, min_age } => write!(
+                f,
+                "unused for {}, kept until unused for {}",
+                HumanDuration(*age),
+                HumanDuration(*min_age)
+            ),
+            Self::SidecarOfKept { image } => write!(f, "checksum of {image}, kept with it"),
+            Self::SidecarOfRemoved { image } => write!(f, "checksum of {image}, removed with it"),
+            Self::SidecarOfMissing { image } => {
+                write!(f, "checksum of {image}, which is not in the cache")
+            }
+            Self::DownloadLeftover { image } => {
+                write!(f, "left by an interrupted download of {image}")
+            }
+            Self::NotCacheName => f.write_str("not a name the cache gives: left alone"),
+            Self::NotRegularFile { what } => write!(f, "a {what}, not a regular file: left alone"),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnreadableFile { path, problem } => write!(f, "cannot read {path}: {problem}"),
+            Self::RemovalBlocked { unreadable } => write!(
+                f,
+                "nothing is removed: {unreadable} {} under the instances path could not be read; \
+                 fix or remove {}, or pass --skip-unreadable once you have looked",
+                plural(*unreadable, "file", "files"),
+                plural(*unreadable, "it", "them")
+            ),
+            Self::UnreadableSkipped { unreadable } => write!(
+                f,
+                "{unreadable} unreadable {} skipped (--skip-unreadable): cache files only they use may be removed",
+                plural(*unreadable, "file", "files")
+            ),
+            Self::AbsentBaseFile {
+                image_id,
+                instances,
+            } => write!(
+                f,
+                "image {image_id} is used by {} on this host but has an absent base file in the cache",
+                NameList(instances)
+            ),
+            Self::AbsentSwapOrEphemeral { name } => {
+                write!(
+                    f,
+                    "{name} is named by instance records but is not in the cache"
+                )
+            }
+            Self::RecordsIgnored { hosts } => {
+                let described: Vec<String> = hosts
+                    .iter()
+                    .map(|(host, n)| format!("{host} ({n} {})", plural(*n, "record", "records")))
+                    .collect();
+                write!(
+                    f,
+                    "records of hosts not registered in compute_nodes in the last 24 h do not count: {}",
+                    NameList(&described)
+                )
+            }
+            Self::StorageUsersUnknown => f.write_str(
+                "cannot tell which hosts share this storage: every instance record counts",
+            ),
+        }
+    }
+}
+
+impl State {
+    /// Whether the entry stays.
+    pub fn is_kept(self) -> bool {
+        self != Self::Remove
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("i{i}")).collect()
+    }
+
+    #[test]
+    fn name_lists_count_what_they_do_not_show() {
+        let shown: Vec<String> = [1, 2, 3, 5].map(|n| NameList(&names(n)).to_string()).into();
+        assert_eq!(
+            shown,
+            ["i1", "i1 and i2", "i1, i2 and i3", "i1, i2, i3 and 2 more"]
+        );
+    }
+}

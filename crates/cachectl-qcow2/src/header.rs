@@ -1,0 +1,1531 @@
+//! The header parser: the first bytes of a disk image in, a [`DiskHeader`] out; pure, never panics.
+//!
+//! The checks follow QEMU's `qcow2_do_open` and `qcow2_read_extensions` (block/qcow2.c), so that
+//! an image this parser accepts is one QEMU opens, and a name it reports is the name QEMU reads.
+//! One difference: QEMU reads bytes past the end of the file as zeros; this parser reports a
+//! truncated header or a name that lies past the end of the file as an error instead (it does
+//! follow QEMU where zeros past the end of the file would end the header extensions).
+
+use nom::Parser;
+use nom::bytes::complete::{tag, take};
+use nom::number::complete::{be_u8, be_u32, be_u64};
+
+/// The magic number that opens every qcow (v1) and qcow2 image: `QFI\xfb`.
+pub const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
+/// The smallest `cluster_bits` QEMU accepts (512-byte clusters).
+pub const MIN_CLUSTER_BITS: u32 = 9;
+/// The largest `cluster_bits` QEMU accepts (2 MiB clusters).
+pub const MAX_CLUSTER_BITS: u32 = 21;
+/// The most bytes [`bytes_needed`] ever asks for: the largest first cluster.
+pub const MAX_HEADER_BYTES: usize = 1 << MAX_CLUSTER_BITS;
+/// The longest backing file name QEMU reads.
+pub const MAX_BACKING_NAME_LEN: u32 = 1023;
+
+/// Length of the version 2 header (QEMU's `offsetof(QCowHeader, incompatible_features)`).
+pub(crate) const V2_HEADER_LEN: u32 = 72;
+/// The shortest version 3 header.
+pub(crate) const V3_HEADER_LEN: u32 = 104;
+/// Length of QEMU's `QCowHeader` (with the compression type and its padding): what QEMU reads
+/// and what it writes as `header_length` in the images it creates.
+pub(crate) const QEMU_HEADER_LEN: u32 = 112;
+/// Offset of the one-byte compression type, present when `header_length` is larger.
+const COMPRESSION_TYPE_OFFSET: u32 = 104;
+
+/// Header extension: end of the extensions.
+pub(crate) const EXT_END: u32 = 0;
+/// Header extension: backing file format name.
+pub(crate) const EXT_BACKING_FORMAT: u32 = 0xE279_2ACA;
+/// Header extension: feature name table.
+pub(crate) const EXT_FEATURE_TABLE: u32 = 0x6803_F857;
+/// Header extension: persistent dirty bitmaps.
+pub(crate) const EXT_BITMAPS: u32 = 0x2385_2875;
+/// Header extension: full disk encryption header pointer.
+pub(crate) const EXT_CRYPTO: u32 = 0x0537_BE77;
+/// Header extension: external data file name.
+pub(crate) const EXT_DATA_FILE: u32 = 0x4441_5441;
+
+/// Incompatible feature bit 0: the refcounts may be inconsistent.
+pub(crate) const INCOMPAT_DIRTY: u64 = 1 << 0;
+/// Incompatible feature bit 1: the image is corrupt.
+pub(crate) const INCOMPAT_CORRUPT: u64 = 1 << 1;
+/// Incompatible feature bit 2: guest data lives in an external data file.
+pub(crate) const INCOMPAT_DATA_FILE: u64 = 1 << 2;
+/// Incompatible feature bit 3: the compression type field is not zlib.
+pub(crate) const INCOMPAT_COMPRESSION: u64 = 1 << 3;
+/// Incompatible feature bit 4: extended L2 entries (subclusters).
+pub(crate) const INCOMPAT_EXTL2: u64 = 1 << 4;
+/// Every incompatible feature bit QEMU knows.
+const INCOMPAT_KNOWN: u64 =
+    INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
+/// Compatible feature bit 0: lazy refcounts.
+const COMPAT_LAZY_REFCOUNTS: u64 = 1 << 0;
+/// Autoclear feature bit 0: the bitmaps extension is consistent.
+const AUTOCLEAR_BITMAPS: u64 = 1 << 0;
+/// Autoclear feature bit 1: the external data file is a valid raw image on its own.
+const AUTOCLEAR_DATA_FILE_RAW: u64 = 1 << 1;
+
+/// Largest backing format name QEMU keeps (`sizeof(bs->backing_format) - 1`).
+const MAX_BACKING_FORMAT_LEN: u32 = 15;
+/// Length of one feature name table entry: type, bit, 46 bytes of name.
+const FEATURE_ENTRY_LEN: usize = 48;
+/// Length of the bitmaps extension data.
+const BITMAPS_EXT_LEN: u32 = 24;
+/// Most bitmaps QEMU accepts.
+const MAX_BITMAPS: u32 = 65535;
+/// Largest bitmap directory QEMU accepts.
+const MAX_BITMAP_DIRECTORY_SIZE: u64 = 1024 * MAX_BITMAPS as u64;
+/// Length of the encryption extension data.
+const CRYPTO_EXT_LEN: u32 = 16;
+/// `crypt_method` of LUKS encryption; 0 is none and 1 is the old AES-CBC.
+const CRYPT_LUKS: u32 = 2;
+/// Subclusters per cluster with extended L2 entries.
+const EXTL2_SUBCLUSTER_BITS: u32 = 5;
+
+/// What kind of image a header says the file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// No known magic: the bytes are the disk itself.
+    Raw,
+    /// QEMU's qcow2 (versions 2 and 3).
+    Qcow2,
+}
+
+impl Format {
+    /// The name QEMU gives the format (`raw`, `qcow2`), as in `qemu-img info` and `-F`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a disk image's header says: its format, size, and the other files it depends on.
+///
+/// Names are raw bytes exactly as QEMU reads them (a C string: the first NUL ends it); they
+/// need not be UTF-8. Fields a format does not have are `None` (or zero, for the feature bits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskHeader {
+    /// The format the header declares.
+    pub format: Format,
+    /// The qcow2 version: 2 (`compat=0.10`) or 3 (`compat=1.1`).
+    pub version: Option<u32>,
+    /// The size of the virtual disk in bytes; for raw, the file's size.
+    pub virtual_size: Option<u64>,
+    /// The cluster size in bytes.
+    pub cluster_size: Option<u64>,
+    /// The backing file name; `None` when there is none (QEMU treats an empty name as none).
+    pub backing_file: Option<Vec<u8>>,
+    /// The backing format from the backing format extension; `None` when absent or empty.
+    pub backing_format: Option<Vec<u8>>,
+    /// The name in the external data file extension, as stored; QEMU uses it only when the
+    /// external data file bit is set (see [`DiskHeader::external_data_file`]).
+    pub data_file: Option<Vec<u8>>,
+    /// Incompatible feature bits (always 0 for version 2).
+    pub incompatible_features: u64,
+    /// Compatible feature bits (always 0 for version 2).
+    pub compatible_features: u64,
+    /// Autoclear feature bits (always 0 for version 2).
+    pub autoclear_features: u64,
+    /// Refcount entry width as a power of two (4 for version 2).
+    pub refcount_order: Option<u32>,
+    /// The header length (72 for version 2).
+    pub header_length: Option<u32>,
+    /// Compression type in effect: 0 zlib, 1 zstd (0 when the header has no such field).
+    pub compression_type: Option<u8>,
+    /// Encryption method: 0 none, 1 AES-CBC, 2 LUKS.
+    pub crypt_method: Option<u32>,
+    /// The header has a persistent bitmaps extension.
+    pub has_bitmaps_extension: bool,
+    /// The header has a full disk encryption extension.
+    pub has_encryption_extension: bool,
+    /// The feature name table: (type 0 incompatible, 1 compatible, 2 autoclear; bit; name).
+    pub feature_names: Vec<(u8, u8, Vec<u8>)>,
+}
+
+impl DiskHeader {
+    /// The header of a raw file of `len` bytes: no metadata, the virtual size is the file size.
+    pub fn raw(len: u64) -> Self {
+        DiskHeader {
+            format: Format::Raw,
+            version: None,
+            virtual_size: Some(len),
+            cluster_size: None,
+            backing_file: None,
+            backing_format: None,
+            data_file: None,
+            incompatible_features: 0,
+            compatible_features: 0,
+            autoclear_features: 0,
+            refcount_order: None,
+            header_length: None,
+            compression_type: None,
+            crypt_method: None,
+            has_bitmaps_extension: false,
+            has_encryption_extension: false,
+            feature_names: Vec::new(),
+        }
+    }
+
+    /// The dirty bit: refcounts may be stale (an unclean shutdown with lazy refcounts).
+    pub fn is_dirty(&self) -> bool {
+        self.incompatible_features & INCOMPAT_DIRTY != 0
+    }
+
+    /// The corrupt bit: QEMU refuses to write to the image until it is repaired.
+    pub fn is_corrupt(&self) -> bool {
+        self.incompatible_features & INCOMPAT_CORRUPT != 0
+    }
+
+    /// The guest data lives in an external data file, another file the image depends on.
+    pub fn has_external_data_file(&self) -> bool {
+        self.incompatible_features & INCOMPAT_DATA_FILE != 0
+    }
+
+    /// The external data file name QEMU opens: the extension's name when the external data
+    /// file bit is set. `None` with the bit set means the name must come from elsewhere
+    /// (QEMU then needs a `data-file` option).
+    pub fn external_data_file(&self) -> Option<&[u8]> {
+        if self.has_external_data_file() {
+            self.data_file.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// The raw external data bit: the data file is a consistent raw image on its own.
+    pub fn data_file_raw(&self) -> bool {
+        self.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0
+    }
+
+    /// The lazy refcounts compatible feature.
+    pub fn lazy_refcounts(&self) -> bool {
+        self.compatible_features & COMPAT_LAZY_REFCOUNTS != 0
+    }
+
+    /// Extended L2 entries (subclusters).
+    pub fn extended_l2(&self) -> bool {
+        self.incompatible_features & INCOMPAT_EXTL2 != 0
+    }
+
+    /// The refcount entry width in bits (`1 << refcount_order`).
+    pub fn refcount_bits(&self) -> Option<u64> {
+        self.refcount_order
+            .and_then(|order| 1u64.checked_shl(order))
+    }
+}
+
+/// Why a header was refused. Offsets are from the start of the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The bytes end before something the header says is there.
+    #[error("the header is truncated: {needed} bytes needed, {have} available")]
+    Truncated {
+        /// Bytes from offset 0 needed to go on.
+        needed: usize,
+        /// Bytes there were.
+        have: usize,
+    },
+    /// A version other than 2 or 3.
+    #[error("unsupported qcow2 version {0}")]
+    UnsupportedVersion(u32),
+    /// `cluster_bits` outside 9..=21.
+    #[error("unsupported cluster size 2^{0} (cluster_bits must be 9 to 21)")]
+    InvalidClusterBits(u32),
+    /// `header_length` below 104 (version 3) or larger than a cluster.
+    #[error("invalid header length {0} (must be at least 104 and at most the cluster size)")]
+    HeaderLengthInvalid(u32),
+    /// `backing_file_size` over 1023.
+    #[error("backing file name of {0} bytes is too long (at most 1023)")]
+    BackingNameTooLong(u32),
+    /// The backing file name does not lie within the first cluster, or past the end of the file.
+    #[error(
+        "backing file name at offset {offset} of {size} bytes lies outside the first cluster or the file"
+    )]
+    BackingNameOutOfBounds {
+        /// `backing_file_offset`.
+        offset: u64,
+        /// `backing_file_size`.
+        size: u32,
+    },
+    /// A header extension whose length runs past the extension area or the file.
+    #[error("header extension at offset {offset} of length {len} overruns the extension area")]
+    ExtensionOutOfBounds {
+        /// Offset of the extension's type field.
+        offset: u64,
+        /// Its length field.
+        len: u32,
+    },
+    /// Incompatible feature bits QEMU does not know (the unknown bits only).
+    #[error("unsupported incompatible feature bits {0:#x}")]
+    UnknownIncompatibleFeatures(u64),
+    /// A compression type other than zlib (0) or zstd (1).
+    #[error("unsupported compression type {0}")]
+    UnsupportedCompressionType(u8),
+    /// The compression type feature bit is set with zlib, or clear with another type.
+    #[error("compression type {0} does not match the compression type feature bit")]
+    CompressionTypeMismatch(u8),
+    /// Extended L2 entries with clusters too small for 32 subclusters of 512 bytes.
+    #[error("extended L2 entries need clusters of at least 16 KiB, not 2^{0} bytes")]
+    SubclusterTooSmall(u32),
+    /// `refcount_order` over 6 (refcounts wider than 64 bits).
+    #[error("refcount order {0} is too large (at most 6)")]
+    RefcountOrderTooLarge(u32),
+    /// An encryption method other than none, AES or LUKS.
+    #[error("unsupported encryption method {0}")]
+    UnsupportedCryptMethod(u32),
+    /// A backing format extension of 16 bytes or more.
+    #[error("backing format of {0} bytes is too long (at most 15)")]
+    BackingFormatTooLong(u32),
+    /// A bitmaps or encryption extension QEMU refuses.
+    #[error("invalid {name} extension at offset {offset}: {reason}")]
+    InvalidExtension {
+        /// Which extension.
+        name: &'static str,
+        /// Offset of its data.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The raw external data bit without the external data file bit.
+    #[error("the raw external data bit is set but the image has no external data file")]
+    DataFileRawWithoutDataFile,
+}
+
+/// How many bytes from offset 0 [`parse_header`] needs to see everything it reads, judging
+/// from `prefix`, the file's first bytes.
+///
+/// For a qcow2 prefix this is at least 112 (QEMU's header structure) and never more than the
+/// first cluster ([`MAX_HEADER_BYTES`] at most); if the prefix is too short to tell, it is what
+/// is needed to tell more (ask again with the longer prefix, or just read that much). For a
+/// prefix without the qcow2 magic it is the prefix's length: nothing more is needed. Errors are
+/// those [`parse_header`] would give for the fixed header fields.
+pub fn bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
+    if !could_be_qcow2(prefix) {
+        return Ok(prefix.len());
+    }
+    let qemu_header = QEMU_HEADER_LEN as usize;
+    // The prefix is only known up to its own end: anything past it is "not read yet".
+    let src = Source {
+        buf: prefix,
+        eof: u64::MAX,
+    };
+    let fixed = match parse_fixed(&src) {
+        Ok(fixed) => fixed,
+        Err(HeaderError::Truncated { needed, .. }) => return Ok(needed.max(qemu_header)),
+        Err(e) => return Err(e),
+    };
+    fixed.validate()?;
+    let cluster_size = fixed.cluster_size();
+    let mut needed = u64::from(QEMU_HEADER_LEN);
+    needed = needed.max(match walk_extensions(&src, &fixed, |_| Ok(())) {
+        Ok(end) => end,
+        Err(HeaderError::Truncated { .. }) => fixed.extension_end(),
+        // Whatever the walk refuses lies in the prefix: keep all of it.
+        Err(_) => u64::try_from(prefix.len()).unwrap_or(u64::MAX),
+    });
+    if fixed.backing_file_offset != 0 && fixed.backing_file_size <= MAX_BACKING_NAME_LEN {
+        let end = fixed
+            .backing_file_offset
+            .saturating_add(u64::from(fixed.backing_file_size));
+        if end <= cluster_size {
+            needed = needed.max(end);
+        }
+    }
+    let needed = needed.min(cluster_size.max(u64::from(QEMU_HEADER_LEN)));
+    Ok(usize::try_from(needed).map_or(MAX_HEADER_BYTES, |n| n.min(MAX_HEADER_BYTES)))
+}
+
+/// Parses a disk image header.
+///
+/// `buf` holds the file's first bytes: as many as [`bytes_needed`] asked for, or the whole file
+/// if it is shorter. `file_len` is the file's size. A file without a known magic is raw, with
+/// the file's size as its virtual size. A qcow2 header is checked as QEMU checks it when it
+/// opens the image; anything QEMU would refuse is an error, and so is a header that refers to
+/// bytes past `buf` ([`HeaderError::Truncated`]) or past the end of the file.
+pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError> {
+    let buf_len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+    let src = Source {
+        buf,
+        eof: file_len.max(buf_len),
+    };
+    if !could_be_qcow2(buf) {
+        return Ok(DiskHeader::raw(file_len));
+    }
+    if buf.len() < QCOW2_MAGIC.len() {
+        // A prefix of the magic: raw if that is the whole file, else we were given too little.
+        return if src.eof <= buf_len {
+            Ok(DiskHeader::raw(file_len))
+        } else {
+            Err(truncated(QCOW2_MAGIC.len() as u64, buf))
+        };
+    }
+    let fixed = parse_fixed(&src)?;
+    fixed.validate()?;
+
+    let mut header = DiskHeader {
+        format: Format::Qcow2,
+        version: Some(fixed.version),
+        virtual_size: Some(fixed.size),
+        cluster_size: Some(fixed.cluster_size()),
+        backing_file: None,
+        backing_format: None,
+        data_file: None,
+        incompatible_features: fixed.incompatible,
+        compatible_features: fixed.compatible,
+        autoclear_features: fixed.autoclear,
+        refcount_order: Some(fixed.refcount_order),
+        header_length: Some(fixed.header_length),
+        compression_type: Some(fixed.compression_type),
+        crypt_method: Some(fixed.crypt_method),
+        has_bitmaps_extension: false,
+        has_encryption_extension: false,
+        feature_names: Vec::new(),
+    };
+
+    walk_extensions(&src, &fixed, |ext| {
+        visit_extension(&fixed, &mut header, ext)
+    })?;
+
+    if header.data_file_raw() && !header.has_external_data_file() {
+        return Err(HeaderError::DataFileRawWithoutDataFile);
+    }
+
+    if fixed.backing_file_offset != 0 {
+        let (offset, size) = (fixed.backing_file_offset, fixed.backing_file_size);
+        if size > MAX_BACKING_NAME_LEN {
+            return Err(HeaderError::BackingNameTooLong(size));
+        }
+        // validate() made sure that offset <= cluster size.
+        if u64::from(size) > fixed.cluster_size() - offset {
+            return Err(HeaderError::BackingNameOutOfBounds { offset, size });
+        }
+        let name = match src.get(offset, u64::from(size)) {
+            Ok(name) => name,
+            Err(Short::PastEof) => {
+                return Err(HeaderError::BackingNameOutOfBounds { offset, size });
+            }
+            Err(Short::NotRead(needed)) => return Err(truncated(needed, buf)),
+        };
+        header.backing_file = non_empty(c_string(name));
+    }
+    Ok(header)
+}
+
+/// Whether `buf` starts with the qcow2 magic, or with a part of it if `buf` is shorter.
+fn could_be_qcow2(buf: &[u8]) -> bool {
+    let n = buf.len().min(QCOW2_MAGIC.len());
+    buf.get(..n) == QCOW2_MAGIC.get(..n)
+}
+
+/// The fields of the fixed-size header, before validation. Version 2 values stand in for the
+/// version 3 fields of a version 2 header, as in QEMU.
+#[derive(Debug)]
+struct Fixed {
+    version: u32,
+    backing_file_offset: u64,
+    backing_file_size: u32,
+    cluster_bits: u32,
+    size: u64,
+    crypt_method: u32,
+    incompatible: u64,
+    compatible: u64,
+    autoclear: u64,
+    refcount_order: u32,
+    header_length: u32,
+    compression_type: u8,
+}
+
+/// The version 2 fields: everything up to offset 72.
+struct V2Fields {
+    version: u32,
+    backing_file_offset: u64,
+    backing_file_size: u32,
+    cluster_bits: u32,
+    size: u64,
+    crypt_method: u32,
+}
+
+/// The version 3 fields from offset 72 to 104.
+struct V3Fields {
+    incompatible: u64,
+    compatible: u64,
+    autoclear: u64,
+    refcount_order: u32,
+    header_length: u32,
+}
+
+/// nom: the version 2 header (magic checked, the table pointers skipped).
+fn v2_fields(input: &[u8]) -> nom::IResult<&[u8], V2Fields> {
+    let (input, (_, version, backing_file_offset, backing_file_size, cluster_bits, size)) = (
+        tag(&QCOW2_MAGIC[..]),
+        be_u32,
+        be_u64,
+        be_u32,
+        be_u32,
+        be_u64,
+    )
+        .parse(input)?;
+    // crypt_method, then l1_size, l1_table_offset, refcount_table_offset,
+    // refcount_table_clusters, nb_snapshots, snapshots_offset: QEMU checks those against the
+    // file when it reads the tables; nothing here needs them.
+    let (input, (crypt_method, _tables)) = (be_u32, take(36usize)).parse(input)?;
+    let fields = V2Fields {
+        version,
+        backing_file_offset,
+        backing_file_size,
+        cluster_bits,
+        size,
+        crypt_method,
+    };
+    Ok((input, fields))
+}
+
+/// nom: the version 3 fields at offset 72.
+fn v3_fields(input: &[u8]) -> nom::IResult<&[u8], V3Fields> {
+    let (input, (incompatible, compatible, autoclear, refcount_order, header_length)) =
+        (be_u64, be_u64, be_u64, be_u32, be_u32).parse(input)?;
+    let fields = V3Fields {
+        incompatible,
+        compatible,
+        autoclear,
+        refcount_order,
+        header_length,
+    };
+    Ok((input, fields))
+}
+
+/// Reads the fixed header fields (the magic must be there). The version is checked first, so
+/// that a header of another version is reported as such rather than as truncated.
+fn parse_fixed(src: &Source<'_>) -> Result<Fixed, HeaderError> {
+    let version_bytes = src.need(4, 4)?;
+    let version =
+        be_u32::<_, nom::error::Error<&[u8]>>(version_bytes).map_or(0, |(_, version)| version);
+    if version != 2 && version != 3 {
+        return Err(HeaderError::UnsupportedVersion(version));
+    }
+    let fixed_len = if version == 2 {
+        V2_HEADER_LEN
+    } else {
+        V3_HEADER_LEN
+    };
+    let bytes = src.need(0, u64::from(fixed_len))?;
+    let nom_failed = || truncated(u64::from(fixed_len), src.buf);
+    let (rest, v2) = v2_fields(bytes).map_err(|_| nom_failed())?;
+    let mut fixed = Fixed {
+        version: v2.version,
+        backing_file_offset: v2.backing_file_offset,
+        backing_file_size: v2.backing_file_size,
+        cluster_bits: v2.cluster_bits,
+        size: v2.size,
+        crypt_method: v2.crypt_method,
+        incompatible: 0,
+        compatible: 0,
+        autoclear: 0,
+        refcount_order: 4,
+        header_length: V2_HEADER_LEN,
+        compression_type: 0,
+    };
+    if version == 3 {
+        let (_, v3) = v3_fields(rest).map_err(|_| nom_failed())?;
+        fixed.incompatible = v3.incompatible;
+        fixed.compatible = v3.compatible;
+        fixed.autoclear = v3.autoclear;
+        fixed.refcount_order = v3.refcount_order;
+        fixed.header_length = v3.header_length;
+        if v3.header_length > COMPRESSION_TYPE_OFFSET {
+            let byte = src.need(u64::from(COMPRESSION_TYPE_OFFSET), 1)?;
+            let (_, compression_type) =
+                be_u8::<_, nom::error::Error<&[u8]>>(byte).map_err(|_| nom_failed())?;
+            fixed.compression_type = compression_type;
+        }
+    }
+    Ok(fixed)
+}
+
+impl Fixed {
+    /// The cluster size; only meaningful once `cluster_bits` is validated.
+    fn cluster_size(&self) -> u64 {
+        1u64.checked_shl(self.cluster_bits).unwrap_or(u64::MAX)
+    }
+
+    /// Where the header extensions end: at the backing file name, or at the end of the cluster.
+    fn extension_end(&self) -> u64 {
+        if self.backing_file_offset != 0 {
+            self.backing_file_offset
+        } else {
+            self.cluster_size()
+        }
+    }
+
+    /// QEMU's checks of the fixed fields, in QEMU's order.
+    fn validate(&self) -> Result<(), HeaderError> {
+        if !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&self.cluster_bits) {
+            return Err(HeaderError::InvalidClusterBits(self.cluster_bits));
+        }
+        let cluster_size = self.cluster_size();
+        if (self.version == 3 && self.header_length < V3_HEADER_LEN)
+            || u64::from(self.header_length) > cluster_size
+        {
+            return Err(HeaderError::HeaderLengthInvalid(self.header_length));
+        }
+        if self.backing_file_offset > cluster_size {
+            return Err(HeaderError::BackingNameOutOfBounds {
+                offset: self.backing_file_offset,
+                size: self.backing_file_size,
+            });
+        }
+        match self.compression_type {
+            0 | 1 => {}
+            other => return Err(HeaderError::UnsupportedCompressionType(other)),
+        }
+        if (self.compression_type != 0) != (self.incompatible & INCOMPAT_COMPRESSION != 0) {
+            return Err(HeaderError::CompressionTypeMismatch(self.compression_type));
+        }
+        let unknown = self.incompatible & !INCOMPAT_KNOWN;
+        if unknown != 0 {
+            return Err(HeaderError::UnknownIncompatibleFeatures(unknown));
+        }
+        if self.incompatible & INCOMPAT_EXTL2 != 0
+            && self.cluster_bits < MIN_CLUSTER_BITS + EXTL2_SUBCLUSTER_BITS
+        {
+            return Err(HeaderError::SubclusterTooSmall(self.cluster_bits));
+        }
+        if self.refcount_order > 6 {
+            return Err(HeaderError::RefcountOrderTooLarge(self.refcount_order));
+        }
+        if self.crypt_method > CRYPT_LUKS {
+            return Err(HeaderError::UnsupportedCryptMethod(self.crypt_method));
+        }
+        Ok(())
+    }
+}
+
+/// One header extension.
+struct Extension<'a> {
+    /// Its type.
+    magic: u32,
+    /// Offset of its data.
+    offset: u64,
+    /// Its data, without the padding.
+    data: &'a [u8],
+}
+
+/// Walks the header extensions from `header_length` to [`Fixed::extension_end`] as QEMU's
+/// `qcow2_read_extensions` does, calling `visit` for each one before the end marker. Returns
+/// the offset just past the last byte read.
+fn walk_extensions<'a>(
+    src: &Source<'a>,
+    fixed: &Fixed,
+    mut visit: impl FnMut(Extension<'a>) -> Result<(), HeaderError>,
+) -> Result<u64, HeaderError> {
+    let end = fixed.extension_end();
+    let mut offset = u64::from(fixed.header_length);
+    let mut read_up_to = offset;
+    while offset < end {
+        let mut head = [0u8; 8];
+        match src.get(offset, 8) {
+            Ok(bytes) => head.copy_from_slice(bytes),
+            // QEMU reads zeros past the end of the file, and a zero type ends the extensions.
+            Err(Short::PastEof) => match src.get(offset, src.eof.saturating_sub(offset)) {
+                Ok(tail) => head.iter_mut().zip(tail).for_each(|(to, from)| *to = *from),
+                Err(Short::NotRead(needed)) => return Err(truncated(needed, src.buf)),
+                Err(Short::PastEof) => {}
+            },
+            Err(Short::NotRead(needed)) => return Err(truncated(needed, src.buf)),
+        }
+        let (_, (magic, len)) = (be_u32::<_, nom::error::Error<&[u8]>>, be_u32)
+            .parse(&head[..])
+            .map_err(|_| truncated(offset.saturating_add(8), src.buf))?;
+        let data_offset = offset + 8;
+        read_up_to = data_offset.min(src.eof);
+        if data_offset > end || u64::from(len) > end - data_offset {
+            return Err(HeaderError::ExtensionOutOfBounds { offset, len });
+        }
+        if magic == EXT_END {
+            return Ok(read_up_to);
+        }
+        let data = match src.get(data_offset, u64::from(len)) {
+            Ok(data) => data,
+            Err(_) if len == 0 => &[],
+            Err(Short::PastEof) => return Err(HeaderError::ExtensionOutOfBounds { offset, len }),
+            Err(Short::NotRead(needed)) => return Err(truncated(needed, src.buf)),
+        };
+        visit(Extension {
+            magic,
+            offset: data_offset,
+            data,
+        })?;
+        read_up_to = data_offset + u64::from(len);
+        // len <= end - data_offset <= 2 MiB: no overflow.
+        offset = data_offset + u64::from(len).next_multiple_of(8);
+    }
+    Ok(read_up_to)
+}
+
+/// Takes in one header extension, with QEMU's checks.
+fn visit_extension(
+    fixed: &Fixed,
+    header: &mut DiskHeader,
+    ext: Extension<'_>,
+) -> Result<(), HeaderError> {
+    let len = u32::try_from(ext.data.len()).unwrap_or(u32::MAX);
+    let invalid = |name, reason| HeaderError::InvalidExtension {
+        name,
+        offset: ext.offset,
+        reason,
+    };
+    match ext.magic {
+        EXT_BACKING_FORMAT => {
+            if len > MAX_BACKING_FORMAT_LEN {
+                return Err(HeaderError::BackingFormatTooLong(len));
+            }
+            header.backing_format = non_empty(c_string(ext.data));
+        }
+        EXT_DATA_FILE => header.data_file = Some(c_string(ext.data).to_vec()),
+        EXT_FEATURE_TABLE => header.feature_names = feature_table(ext.data),
+        EXT_CRYPTO => {
+            header.has_encryption_extension = true;
+            if fixed.crypt_method != CRYPT_LUKS {
+                return Err(invalid("encryption", "only expected with LUKS encryption"));
+            }
+            if len != CRYPTO_EXT_LEN {
+                return Err(invalid("encryption", "length is not 16"));
+            }
+            let (_, (crypto_offset, _length)) = (be_u64::<_, nom::error::Error<&[u8]>>, be_u64)
+                .parse(ext.data)
+                .map_err(|_| invalid("encryption", "length is not 16"))?;
+            if crypto_offset % fixed.cluster_size() != 0 {
+                return Err(invalid(
+                    "encryption",
+                    "header offset is not cluster aligned",
+                ));
+            }
+        }
+        EXT_BITMAPS => {
+            header.has_bitmaps_extension = true;
+            if len != BITMAPS_EXT_LEN {
+                return Err(invalid("bitmaps", "length is not 24"));
+            }
+            // Without the autoclear bit the bitmaps are stale and QEMU ignores them.
+            if fixed.autoclear & AUTOCLEAR_BITMAPS != 0 {
+                check_bitmaps(fixed, ext.data).map_err(|reason| invalid("bitmaps", reason))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// QEMU's checks of a bitmaps extension in use.
+fn check_bitmaps(fixed: &Fixed, data: &[u8]) -> Result<(), &'static str> {
+    let (_, (nb_bitmaps, reserved, directory_size, directory_offset)) = (
+        be_u32::<_, nom::error::Error<&[u8]>>,
+        be_u32,
+        be_u64,
+        be_u64,
+    )
+        .parse(data)
+        .map_err(|_| "length is not 24")?;
+    if reserved != 0 {
+        return Err("reserved field is not zero");
+    }
+    if nb_bitmaps == 0 {
+        return Err("zero bitmaps");
+    }
+    if nb_bitmaps > MAX_BITMAPS {
+        return Err("more than 65535 bitmaps");
+    }
+    if directory_offset % fixed.cluster_size() != 0 {
+        return Err("bitmap directory offset is not cluster aligned");
+    }
+    if directory_size > MAX_BITMAP_DIRECTORY_SIZE {
+        return Err("bitmap directory is too large");
+    }
+    Ok(())
+}
+
+/// The feature name table: 48-byte entries, read up to the first entry without a name (as
+/// QEMU does when it names unknown features). A short last entry reads as if zero-padded.
+fn feature_table(data: &[u8]) -> Vec<(u8, u8, Vec<u8>)> {
+    data.chunks(FEATURE_ENTRY_LEN)
+        .map(|entry| {
+            let kind = entry.first().copied().unwrap_or(0);
+            let bit = entry.get(1).copied().unwrap_or(0);
+            let name = c_string(entry.get(2..).unwrap_or_default());
+            (kind, bit, name.to_vec())
+        })
+        .take_while(|(_, _, name)| !name.is_empty())
+        .collect()
+}
+
+/// The bytes before the first NUL, as C reads a string.
+fn c_string(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    bytes.get(..end).unwrap_or(bytes)
+}
+
+/// `Some` unless empty.
+fn non_empty(bytes: &[u8]) -> Option<Vec<u8>> {
+    (!bytes.is_empty()).then(|| bytes.to_vec())
+}
+
+/// A [`HeaderError::Truncated`] for `needed` bytes out of `buf`.
+fn truncated(needed: u64, buf: &[u8]) -> HeaderError {
+    HeaderError::Truncated {
+        needed: usize::try_from(needed).unwrap_or(usize::MAX),
+        have: buf.len(),
+    }
+}
+
+/// The bytes at hand and where the file ends.
+struct Source<'a> {
+    /// The first bytes of the file.
+    buf: &'a [u8],
+    /// The file's length (at least `buf.len()`), or `u64::MAX` when unknown.
+    eof: u64,
+}
+
+/// Why [`Source::get`] has no bytes to give.
+enum Short {
+    /// The range goes past the end of the file.
+    PastEof,
+    /// The range is in the file but past `buf`: this many bytes from offset 0 are needed.
+    NotRead(u64),
+}
+
+impl<'a> Source<'a> {
+    /// The `len` bytes at `offset`.
+    fn get(&self, offset: u64, len: u64) -> Result<&'a [u8], Short> {
+        let end = offset.checked_add(len).ok_or(Short::PastEof)?;
+        let in_buf = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .and_then(|(start, end)| self.buf.get(start..end));
+        match in_buf {
+            Some(bytes) => Ok(bytes),
+            None if end > self.eof => Err(Short::PastEof),
+            None => Err(Short::NotRead(end)),
+        }
+    }
+
+    /// The `len` bytes at `offset`, which are part of the fixed header: missing is truncation.
+    fn need(&self, offset: u64, len: u64) -> Result<&'a [u8], HeaderError> {
+        self.get(offset, len)
+            .map_err(|_| truncated(offset.saturating_add(len), self.buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::create::{Qcow2Spec, create_image};
+    use crate::resolve::{BackingTarget, resolve_backing};
+    use crate::test_support::{assert_matches_info, info_bytes, qemu_img, qemu_info};
+
+    /// An image from the crate's own writer (checked against `qemu-img` in create.rs).
+    fn image(spec: &Qcow2Spec<'_>) -> Vec<u8> {
+        create_image(spec).expect("a valid spec")
+    }
+
+    /// A v3 image with a backing file "base", backing format "qcow2" and 512-byte clusters.
+    fn overlay() -> Vec<u8> {
+        image(&Qcow2Spec {
+            cluster_bits: 9,
+            backing_file: Some(b"base"),
+            backing_format: Some("qcow2"),
+            ..Qcow2Spec::new(1 << 20)
+        })
+    }
+
+    /// Parses a whole image.
+    fn parse(bytes: &[u8]) -> Result<DiskHeader, HeaderError> {
+        parse_header(bytes, bytes.len() as u64)
+    }
+
+    /// Writes a big-endian value into an image.
+    fn patch(bytes: &mut [u8], offset: usize, value: &[u8]) {
+        bytes[offset..offset + value.len()].copy_from_slice(value);
+    }
+
+    /// Sets the backing name field and writes `name` at `offset`.
+    fn with_backing_name(mut bytes: Vec<u8>, offset: u64, name: &[u8]) -> Vec<u8> {
+        patch(&mut bytes, 8, &offset.to_be_bytes());
+        patch(&mut bytes, 16, &(name.len() as u32).to_be_bytes());
+        patch(&mut bytes, offset as usize, name);
+        bytes
+    }
+
+    /// Parses as the reader does: a 4096-byte prefix, then what `bytes_needed` asks for.
+    fn parse_like_the_reader(whole: &[u8]) -> Result<DiskHeader, HeaderError> {
+        let prefix = &whole[..whole.len().min(4096)];
+        let needed = bytes_needed(prefix)?;
+        parse_header(
+            &whole[..whole.len().min(needed.max(prefix.len()))],
+            whole.len() as u64,
+        )
+    }
+
+    #[test]
+    fn images_made_by_qemu_img_read_as_qemu_img_info_says() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("vm")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("_base")).expect("mkdir");
+        std::fs::write(dir.join("_base/raw"), vec![0u8; 1 << 20]).expect("write");
+        qemu_img(dir, &["create", "-q", "-f", "qcow2", "_base/q2", "1M"]);
+        let abs_base = dir.join("_base/raw");
+        let abs_base = abs_base.to_str().expect("a UTF-8 temp dir");
+        // (file name in vm/, extra qemu-img create arguments)
+        let cases: &[(&str, &[&str])] = &[
+            ("v3", &["-o", "compat=1.1"]),
+            ("v2", &["-o", "compat=0.10"]),
+            (
+                "v3-rel",
+                &["-o", "compat=1.1", "-F", "qcow2", "-b", "../_base/q2"],
+            ),
+            (
+                "v2-rel",
+                &["-o", "compat=0.10", "-F", "raw", "-b", "../_base/raw"],
+            ),
+            ("v3-abs", &["-F", "raw", "-b", abs_base]),
+            (
+                "v2-abs",
+                &["-o", "compat=0.10", "-F", "raw", "-b", abs_base],
+            ),
+            (
+                "v3-dotdot",
+                &["-u", "-F", "raw", "-b", "../x/../_base/./raw"],
+            ),
+            (
+                "v3-missing",
+                &["-u", "-F", "qcow2", "-b", "/nonexistent/base"],
+            ),
+            (
+                "v3-nofmt",
+                &["-u", "-b", "base-without-format", "-F", "raw"],
+            ),
+            ("v3-data", &["-o", "data_file=disk.data"]),
+            (
+                "v3-data-raw",
+                &["-o", "data_file=disk.data2,data_file_raw=on"],
+            ),
+            (
+                "v3-512",
+                &["-o", "cluster_size=512", "-F", "raw", "-b", "../_base/raw"],
+            ),
+            (
+                "v3-2m",
+                &["-o", "cluster_size=2M", "-F", "raw", "-b", "../_base/raw"],
+            ),
+            (
+                "v3-features",
+                &["-o", "lazy_refcounts=on,extended_l2=on,refcount_bits=64"],
+            ),
+            ("v3-zstd", &["-o", "compression_type=zstd"]),
+        ];
+        for (name, args) in cases {
+            let rel = format!("vm/{name}");
+            let mut argv = vec!["create", "-q", "-f", "qcow2"];
+            argv.extend_from_slice(args);
+            argv.extend_from_slice(&[rel.as_str(), "1G"]);
+            qemu_img(dir, &argv);
+            let info = qemu_info(dir, &rel);
+            let read = crate::read_header(&dir.join(&rel)).expect("read_header");
+            assert_matches_info(&read.header, &info);
+            assert_eq!(read.header.format, Format::Qcow2);
+            if let Some(backing) = &read.header.backing_file {
+                // QEMU resolves against the path it was given ("vm/<name>" from `dir`).
+                let full = info_bytes(&info, "/full-backing-filename").expect("full name");
+                let full = std::path::PathBuf::from(String::from_utf8(full).expect("UTF-8"));
+                assert_eq!(
+                    resolve_backing(Path::new(&rel), backing),
+                    BackingTarget::File(full)
+                );
+            }
+        }
+        let raw = crate::read_header(&dir.join("_base/raw")).expect("read raw");
+        assert_matches_info(&raw.header, &qemu_info(dir, "_base/raw"));
+    }
+
+    #[test]
+    fn fields_of_an_overlay() {
+        let header = parse(&overlay()).expect("valid");
+        assert_eq!(header.format, Format::Qcow2);
+        assert_eq!(header.version, Some(3));
+        assert_eq!(header.virtual_size, Some(1 << 20));
+        assert_eq!(header.cluster_size, Some(512));
+        assert_eq!(header.backing_file.as_deref(), Some(&b"base"[..]));
+        assert_eq!(header.backing_format.as_deref(), Some(&b"qcow2"[..]));
+        assert_eq!(header.header_length, Some(112));
+        assert_eq!(header.refcount_bits(), Some(16));
+        assert_eq!(header.compression_type, Some(0));
+        assert_eq!(header.crypt_method, Some(0));
+        assert!(
+            header.feature_names.is_empty(),
+            "no table with 512-byte clusters"
+        );
+        assert!(!header.is_dirty() && !header.is_corrupt() && !header.has_external_data_file());
+    }
+
+    #[test]
+    fn the_feature_name_table_is_read() {
+        let header = parse(&image(&Qcow2Spec::new(1 << 20))).expect("valid");
+        let names: Vec<_> = header
+            .feature_names
+            .iter()
+            .map(|(kind, bit, name)| (*kind, *bit, String::from_utf8_lossy(name).into_owned()))
+            .collect();
+        assert_eq!(names.len(), 8);
+        assert_eq!(names[0], (0, 0, "dirty bit".to_owned()));
+        assert_eq!(names[5], (1, 0, "lazy refcounts".to_owned()));
+        assert_eq!(names[7], (2, 1, "raw external data".to_owned()));
+    }
+
+    #[test]
+    fn the_data_file_is_used_only_with_its_feature_bit() {
+        let bytes = image(&Qcow2Spec {
+            data_file: Some(b"disk.data"),
+            ..Qcow2Spec::new(1 << 20)
+        });
+        let header = parse(&bytes).expect("valid");
+        assert!(header.has_external_data_file());
+        assert_eq!(header.external_data_file(), Some(&b"disk.data"[..]));
+        let mut without_bit = bytes;
+        patch(&mut without_bit, 72, &0u64.to_be_bytes());
+        let header = parse(&without_bit).expect("valid");
+        assert_eq!(header.data_file.as_deref(), Some(&b"disk.data"[..]));
+        assert_eq!(header.external_data_file(), None);
+    }
+
+    #[test]
+    fn files_without_the_magic_are_raw() {
+        for bytes in [
+            &b""[..],
+            b"Q",
+            b"QF",
+            b"QFI",
+            b"QFI\xfa",
+            b"\x00\x00\x00\x00",
+            b"KDMV",
+        ] {
+            assert_eq!(
+                parse(bytes),
+                Ok(DiskHeader::raw(bytes.len() as u64)),
+                "{bytes:?}"
+            );
+        }
+        assert_eq!(
+            parse_header(b"hello", 1 << 40),
+            Ok(DiskHeader::raw(1 << 40))
+        );
+        // A prefix of the magic with more file to come: too little was read.
+        assert_eq!(
+            parse_header(b"QF", 100),
+            Err(HeaderError::Truncated { needed: 4, have: 2 })
+        );
+    }
+
+    #[test]
+    fn truncation_at_every_length_never_panics() {
+        let whole = overlay();
+        let full = parse(&whole).expect("valid");
+        let needed = bytes_needed(&whole).expect("valid");
+        for n in 0..=whole.len() {
+            let cut = &whole[..n];
+            // The file itself is cut short: an error or a header, never a panic.
+            let _ = parse(cut);
+            let _ = bytes_needed(cut);
+            // We were given too little of a longer file.
+            let result = parse_header(cut, whole.len() as u64);
+            if n >= needed {
+                assert_eq!(result.as_ref(), Ok(&full), "cut at {n}");
+            } else {
+                assert!(
+                    matches!(result, Err(HeaderError::Truncated { .. })),
+                    "cut at {n}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_cut_in_the_fixed_fields_is_truncated() {
+        let whole = overlay();
+        assert_eq!(
+            parse(&whole[..50]),
+            Err(HeaderError::Truncated {
+                needed: 104,
+                have: 50
+            })
+        );
+        assert_eq!(
+            parse(&whole[..104]),
+            Err(HeaderError::Truncated {
+                needed: 105,
+                have: 104
+            })
+        );
+        let v2 = image(&Qcow2Spec {
+            version: 2,
+            ..Qcow2Spec::new(1 << 20)
+        });
+        assert_eq!(
+            parse(&v2[..71]),
+            Err(HeaderError::Truncated {
+                needed: 72,
+                have: 71
+            })
+        );
+        // A version 2 header alone is complete: past the end of the file QEMU reads zeros,
+        // and zeros end the header extensions.
+        assert_eq!(parse(&v2[..72]).map(|h| h.virtual_size), Ok(Some(1 << 20)));
+        let v3 = image(&Qcow2Spec::new(1 << 20));
+        assert_eq!(parse(&v3[..112]).map(|h| h.version), Ok(Some(3)));
+        assert_eq!(parse(&v3[..115]).map(|h| h.version), Ok(Some(3)));
+    }
+
+    #[test]
+    fn backing_name_bounds() {
+        let bytes = overlay();
+        // Past the first cluster.
+        let past = with_backing_name(bytes.clone(), 0, b"");
+        let mut past = past;
+        patch(&mut past, 8, &513u64.to_be_bytes());
+        assert_eq!(
+            parse(&past),
+            Err(HeaderError::BackingNameOutOfBounds {
+                offset: 513,
+                size: 0
+            })
+        );
+        // Running over the end of the first cluster.
+        let over = with_backing_name(bytes.clone(), 500, b"0123456789abcdef");
+        assert_eq!(
+            parse(&over),
+            Err(HeaderError::BackingNameOutOfBounds {
+                offset: 500,
+                size: 16
+            })
+        );
+        // Longer than QEMU reads.
+        let mut long = bytes.clone();
+        patch(&mut long, 16, &1024u32.to_be_bytes());
+        assert_eq!(parse(&long), Err(HeaderError::BackingNameTooLong(1024)));
+        let mut huge = bytes.clone();
+        patch(&mut huge, 16, &u32::MAX.to_be_bytes());
+        assert_eq!(parse(&huge), Err(HeaderError::BackingNameTooLong(u32::MAX)));
+        // Past the end of the file.
+        let short = with_backing_name(bytes.clone(), 400, b"base");
+        assert_eq!(
+            parse(&short[..402]),
+            Err(HeaderError::BackingNameOutOfBounds {
+                offset: 400,
+                size: 4
+            })
+        );
+        // In the file but past what we were given.
+        assert_eq!(
+            parse_header(&short[..402], 4096),
+            Err(HeaderError::Truncated {
+                needed: 404,
+                have: 402
+            })
+        );
+        // Right at the end of the cluster is fine.
+        let edge = with_backing_name(bytes, 508, b"edge");
+        assert_eq!(
+            parse(&edge).map(|h| h.backing_file),
+            Ok(Some(b"edge".to_vec()))
+        );
+    }
+
+    #[test]
+    fn backing_names_are_c_strings_of_raw_bytes() {
+        let bytes = overlay();
+        let offset = 300;
+        let nul = with_backing_name(bytes.clone(), offset, b"base\0junk");
+        assert_eq!(
+            parse(&nul).map(|h| h.backing_file),
+            Ok(Some(b"base".to_vec()))
+        );
+        let leading_nul = with_backing_name(bytes.clone(), offset, b"\0junk");
+        assert_eq!(parse(&leading_nul).map(|h| h.backing_file), Ok(None));
+        let empty = with_backing_name(bytes.clone(), offset, b"");
+        assert_eq!(parse(&empty).map(|h| h.backing_file), Ok(None));
+        let latin1 = with_backing_name(bytes.clone(), offset, b"b\xe4se\xff");
+        assert_eq!(
+            parse(&latin1).map(|h| h.backing_file),
+            Ok(Some(b"b\xe4se\xff".to_vec()))
+        );
+        // No backing file offset: no name, whatever the size says.
+        let mut no_offset = bytes;
+        patch(&mut no_offset, 8, &0u64.to_be_bytes());
+        assert_eq!(parse(&no_offset).map(|h| h.backing_file), Ok(None));
+    }
+
+    #[test]
+    fn versions_and_cluster_bits() {
+        let bytes = overlay();
+        for version in [0u32, 1, 4, u32::MAX] {
+            let mut b = bytes.clone();
+            patch(&mut b, 4, &version.to_be_bytes());
+            assert_eq!(parse(&b), Err(HeaderError::UnsupportedVersion(version)));
+            // Known from the first 8 bytes.
+            assert_eq!(
+                parse_header(&b[..8], 4096),
+                Err(HeaderError::UnsupportedVersion(version))
+            );
+        }
+        for bits in [0u32, 8, 22, 64, u32::MAX] {
+            let mut b = bytes.clone();
+            patch(&mut b, 20, &bits.to_be_bytes());
+            assert_eq!(parse(&b), Err(HeaderError::InvalidClusterBits(bits)));
+            assert_eq!(bytes_needed(&b), Err(HeaderError::InvalidClusterBits(bits)));
+        }
+    }
+
+    #[test]
+    fn header_length() {
+        let bytes = image(&Qcow2Spec::new(1 << 20));
+        for len in [0u32, 72, 103] {
+            let mut b = bytes.clone();
+            patch(&mut b, 100, &len.to_be_bytes());
+            assert_eq!(parse(&b), Err(HeaderError::HeaderLengthInvalid(len)));
+        }
+        let mut past_cluster = bytes.clone();
+        patch(&mut past_cluster, 100, &65537u32.to_be_bytes());
+        assert_eq!(
+            parse(&past_cluster),
+            Err(HeaderError::HeaderLengthInvalid(65537))
+        );
+        // 104: no compression type byte (zlib), extensions start at 104 (the zero
+        // compression type and padding read as the end marker).
+        let mut short = bytes.clone();
+        patch(&mut short, 100, &104u32.to_be_bytes());
+        let header = parse(&short).expect("valid");
+        assert_eq!(
+            (header.header_length, header.compression_type),
+            (Some(104), Some(0))
+        );
+        assert!(header.feature_names.is_empty());
+        // Not a multiple of 8: QEMU accepts it.
+        let mut odd = bytes;
+        patch(&mut odd, 100, &105u32.to_be_bytes());
+        assert_eq!(parse(&odd).map(|h| h.header_length), Ok(Some(105)));
+    }
+
+    #[test]
+    fn feature_bits() {
+        let bytes = image(&Qcow2Spec::new(1 << 20));
+        let with_incompat = |bits: u64| {
+            let mut b = bytes.clone();
+            patch(&mut b, 72, &bits.to_be_bytes());
+            parse(&b)
+        };
+        assert_eq!(
+            with_incompat(1 << 5),
+            Err(HeaderError::UnknownIncompatibleFeatures(1 << 5))
+        );
+        assert_eq!(
+            with_incompat(1 | 1 << 63),
+            Err(HeaderError::UnknownIncompatibleFeatures(1 << 63))
+        );
+        let dirty_corrupt = with_incompat(0b11).expect("known bits");
+        assert!(dirty_corrupt.is_dirty() && dirty_corrupt.is_corrupt());
+        // Compression type bit without a compression type, and the other way round.
+        assert_eq!(
+            with_incompat(1 << 3),
+            Err(HeaderError::CompressionTypeMismatch(0))
+        );
+        let mut zstd = bytes.clone();
+        zstd[104] = 1;
+        assert_eq!(parse(&zstd), Err(HeaderError::CompressionTypeMismatch(1)));
+        patch(&mut zstd, 72, &(1u64 << 3).to_be_bytes());
+        assert_eq!(parse(&zstd).map(|h| h.compression_type), Ok(Some(1)));
+        zstd[104] = 2;
+        assert_eq!(
+            parse(&zstd),
+            Err(HeaderError::UnsupportedCompressionType(2))
+        );
+        // Extended L2 needs 16 KiB clusters.
+        assert_eq!(with_incompat(1 << 4).map(|h| h.extended_l2()), Ok(true));
+        let mut small = overlay();
+        patch(&mut small, 72, &(1u64 << 4).to_be_bytes());
+        assert_eq!(parse(&small), Err(HeaderError::SubclusterTooSmall(9)));
+        // Raw external data without an external data file.
+        let mut raw_bit = bytes.clone();
+        patch(&mut raw_bit, 88, &2u64.to_be_bytes());
+        assert_eq!(
+            parse(&raw_bit),
+            Err(HeaderError::DataFileRawWithoutDataFile)
+        );
+        // Unknown compatible and autoclear bits are fine.
+        let mut other = bytes.clone();
+        patch(&mut other, 80, &u64::MAX.to_be_bytes());
+        patch(&mut other, 88, &(!3u64).to_be_bytes());
+        assert_eq!(parse(&other).map(|h| h.lazy_refcounts()), Ok(true));
+        // Refcount order and encryption method.
+        let mut order = bytes.clone();
+        patch(&mut order, 96, &7u32.to_be_bytes());
+        assert_eq!(parse(&order), Err(HeaderError::RefcountOrderTooLarge(7)));
+        let mut crypt = bytes;
+        patch(&mut crypt, 32, &3u32.to_be_bytes());
+        assert_eq!(parse(&crypt), Err(HeaderError::UnsupportedCryptMethod(3)));
+    }
+
+    #[test]
+    fn version_2_ignores_the_version_3_fields() {
+        let mut v2 = image(&Qcow2Spec {
+            version: 2,
+            backing_file: Some(b"base"),
+            backing_format: Some("raw"),
+            ..Qcow2Spec::new(1 << 20)
+        });
+        let header = parse(&v2).expect("valid");
+        assert_eq!(header.header_length, Some(72));
+        assert_eq!(header.refcount_order, Some(4));
+        assert_eq!(header.backing_format.as_deref(), Some(&b"raw"[..]));
+        // Bytes 72.. are extensions in version 2, never feature bits.
+        v2[72..76].copy_from_slice(&[0xff; 4]);
+        let header = parse(&v2).expect("an unknown extension is skipped");
+        assert_eq!(header.incompatible_features, 0);
+        assert_eq!(header.backing_format, None);
+        assert_eq!(header.backing_file.as_deref(), Some(&b"base"[..]));
+    }
+
+    #[test]
+    fn extension_lengths() {
+        let bytes = overlay(); // backing format extension at 112, name at the end marker + 8
+        let mut overflow = bytes.clone();
+        patch(&mut overflow, 116, &u32::MAX.to_be_bytes());
+        assert_eq!(
+            parse(&overflow),
+            Err(HeaderError::ExtensionOutOfBounds {
+                offset: 112,
+                len: u32::MAX
+            })
+        );
+        assert_eq!(bytes_needed(&overflow).map(|n| n <= 512), Ok(true));
+        // Up to the backing name exactly is allowed; one more is not.
+        let name_offset = u32::from_be_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        let fits = name_offset - 120;
+        let mut exact = bytes.clone();
+        patch(&mut exact, 116, &fits.to_be_bytes());
+        assert!(
+            parse(&exact).is_err(),
+            "the backing format is then too long"
+        );
+        let mut unknown = exact.clone();
+        patch(&mut unknown, 112, &0x1234_5678u32.to_be_bytes());
+        assert_eq!(parse(&unknown).map(|h| h.backing_format), Ok(None));
+        patch(&mut unknown, 116, &(fits + 1).to_be_bytes());
+        assert_eq!(
+            parse(&unknown),
+            Err(HeaderError::ExtensionOutOfBounds {
+                offset: 112,
+                len: fits + 1
+            })
+        );
+        // Even the end marker is checked, as in QEMU.
+        let mut end = bytes.clone();
+        patch(&mut end, 112, &[0; 4]);
+        patch(&mut end, 116, &0xffffu32.to_be_bytes());
+        assert_eq!(
+            parse(&end),
+            Err(HeaderError::ExtensionOutOfBounds {
+                offset: 112,
+                len: 0xffff
+            })
+        );
+        // A backing format of 16 bytes is too long for QEMU.
+        let mut format = bytes;
+        patch(&mut format, 116, &16u32.to_be_bytes());
+        assert_eq!(parse(&format), Err(HeaderError::BackingFormatTooLong(16)));
+        // Extension data past the end of the file.
+        let bare = image(&Qcow2Spec::new(1 << 20));
+        let mut cut = bare[..120].to_vec();
+        patch(&mut cut, 112, &EXT_DATA_FILE.to_be_bytes());
+        patch(&mut cut, 116, &8u32.to_be_bytes());
+        assert_eq!(
+            parse(&cut),
+            Err(HeaderError::ExtensionOutOfBounds {
+                offset: 112,
+                len: 8
+            })
+        );
+    }
+
+    #[test]
+    fn bitmaps_and_encryption_extensions() {
+        let bare = image(&Qcow2Spec::new(1 << 20));
+        let with_ext = |magic: u32, data: &[u8]| {
+            let mut b = bare.clone();
+            let mut ext = magic.to_be_bytes().to_vec();
+            ext.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            ext.extend_from_slice(data);
+            ext.resize(ext.len().next_multiple_of(8) + 8, 0);
+            patch(&mut b, 112, &ext);
+            b
+        };
+        let mut bitmaps = [0u8; 24];
+        bitmaps[..4].copy_from_slice(&1u32.to_be_bytes());
+        bitmaps[16..].copy_from_slice(&65536u64.to_be_bytes());
+        let header = parse(&with_ext(EXT_BITMAPS, &bitmaps)).expect("valid");
+        assert!(header.has_bitmaps_extension);
+        assert!(matches!(
+            parse(&with_ext(EXT_BITMAPS, &bitmaps[..20])),
+            Err(HeaderError::InvalidExtension {
+                name: "bitmaps",
+                offset: 120,
+                ..
+            })
+        ));
+        // Checked only with the autoclear bit (else QEMU ignores the stale bitmaps).
+        let mut misaligned = bitmaps;
+        misaligned[16..].copy_from_slice(&100u64.to_be_bytes());
+        assert!(parse(&with_ext(EXT_BITMAPS, &misaligned)).is_ok());
+        let mut consistent = with_ext(EXT_BITMAPS, &misaligned);
+        patch(&mut consistent, 88, &1u64.to_be_bytes());
+        assert!(matches!(
+            parse(&consistent),
+            Err(HeaderError::InvalidExtension { .. })
+        ));
+
+        let mut crypto = [0u8; 16];
+        crypto[..8].copy_from_slice(&65536u64.to_be_bytes());
+        assert!(matches!(
+            parse(&with_ext(EXT_CRYPTO, &crypto)),
+            Err(HeaderError::InvalidExtension {
+                name: "encryption",
+                ..
+            })
+        ));
+        let mut luks = with_ext(EXT_CRYPTO, &crypto);
+        patch(&mut luks, 32, &2u32.to_be_bytes());
+        let header = parse(&luks).expect("valid");
+        assert!(header.has_encryption_extension);
+        assert_eq!(header.crypt_method, Some(2));
+    }
+
+    #[test]
+    fn bytes_needed_sizes() {
+        assert_eq!(bytes_needed(b""), Ok(112));
+        assert_eq!(bytes_needed(b"QFI"), Ok(112));
+        assert_eq!(bytes_needed(b"QFI\xfb"), Ok(112));
+        assert_eq!(bytes_needed(b"raw data"), Ok(8));
+        assert_eq!(bytes_needed(&[7; 10_000]), Ok(10_000));
+        let bare = image(&Qcow2Spec::new(1 << 20));
+        // Feature table (8 + 384) then the end marker.
+        assert_eq!(bytes_needed(&bare), Ok(112 + 392 + 8));
+        assert_eq!(
+            bytes_needed(&bare[..200]),
+            Ok(65536),
+            "the walk ran out: the whole area"
+        );
+        let ov = overlay();
+        let name_end = u64::from_be_bytes(ov[8..16].try_into().expect("8 bytes")) + 4;
+        assert_eq!(bytes_needed(&ov), Ok(name_end as usize));
+        // The largest cluster, with the name at its very end.
+        let big = image(&Qcow2Spec {
+            cluster_bits: 21,
+            ..Qcow2Spec::new(1 << 30)
+        });
+        let big = with_backing_name(big, (1 << 21) - 4, b"base");
+        assert_eq!(bytes_needed(&big[..4096]), Ok(MAX_HEADER_BYTES));
+        assert_eq!(
+            parse_like_the_reader(&big).map(|h| h.backing_file),
+            Ok(Some(b"base".to_vec()))
+        );
+    }
+
+    /// A valid header to mutate: small clusters so that whole images stay small.
+    fn seeds() -> Vec<Vec<u8>> {
+        vec![
+            overlay(),
+            image(&Qcow2Spec {
+                cluster_bits: 12,
+                version: 2,
+                backing_file: Some(b"../_base/abc"),
+                backing_format: Some("raw"),
+                ..Qcow2Spec::new(1 << 30)
+            }),
+            image(&Qcow2Spec {
+                cluster_bits: 13,
+                data_file: Some(b"data"),
+                backing_file: Some(b"b"),
+                ..Qcow2Spec::new(1 << 20)
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700), extra in 0u64..100_000) {
+            let needed = bytes_needed(&bytes);
+            if let Ok(n) = needed {
+                prop_assert!(n <= MAX_HEADER_BYTES + 4096 || n == bytes.len());
+            }
+            let _ = parse_header(&bytes, bytes.len() as u64);
+            let _ = parse_header(&bytes, bytes.len() as u64 + extra);
+            let _ = parse_header(&bytes, 0);
+        }
+
+        #[test]
+        fn arbitrary_bytes_after_the_magic_never_panic(
+            version in prop_oneof![Just(2u32), Just(3u32), any::<u32>()],
+            bytes in proptest::collection::vec(any::<u8>(), 0..700),
+        ) {
+            let mut whole = QCOW2_MAGIC.to_vec();
+            whole.extend_from_slice(&version.to_be_bytes());
+            whole.extend_from_slice(&bytes);
+            if let Ok(n) = bytes_needed(&whole) {
+                prop_assert!(n <= MAX_HEADER_BYTES + 4096);
+            }
+            let _ = parse_header(&whole, whole.len() as u64);
+            let _ = parse_header(&whole, u64::MAX);
+        }
+
+        #[test]
+        fn mutated_headers_never_panic_and_need_no_more_than_bytes_needed(
+            seed in 0usize..3,
+            mutations in proptest::collection::vec((0usize..1024, any::<u8>()), 1..8),
+            cut in proptest::option::of(0usize..8192),
+        ) {
+            let mut whole = seeds().swap_remove(seed);
+            for (at, byte) in mutations {
+                // Aim most mutations at the fixed header, where every byte matters.
+                let at = if at % 2 == 0 { at % 112 } else { at };
+                if let Some(b) = whole.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            if let Some(cut) = cut {
+                whole.truncate(cut);
+            }
+            let needed = bytes_needed(&whole[..whole.len().min(4096)]);
+            if let Ok(n) = needed {
+                prop_assert!(n <= MAX_HEADER_BYTES + 4096);
+            }
+            // Reading what bytes_needed asks for gives what reading everything gives.
+            let all = parse(&whole);
+            let limited = parse_like_the_reader(&whole);
+            prop_assert_eq!(&limited, &all);
+            if let Err(e) = needed {
+                prop_assert_eq!(Err(e), all);
+            }
+        }
+    }
+}

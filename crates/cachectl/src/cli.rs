@@ -1,0 +1,368 @@
+//! Command-line options, and running a command with its exit code.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cachectl_policy::{Ages, EphemeralConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::checksums::ChecksumMode;
+use crate::exit;
+use crate::pass::{Action, PassConfig};
+use crate::scan::ScanConfig;
+
+/// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
+#[derive(Debug, Parser)]
+#[command(name = "cachectl", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Nova's `instances_path`: one directory per instance, and the cache.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/nova/instances"
+    )]
+    pub instances_path: PathBuf,
+    /// The cache directory's name under the instances path (`[image_cache] subdirectory_name`).
+    #[arg(long, global = true, value_name = "NAME", default_value = "_base")]
+    pub base_dir_name: String,
+    /// This host's name, as Nova's `host` option (default: the machine's hostname).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Keep unused originals this long (`remove_unused_original_minimum_age_seconds`); also
+    /// swap and ephemeral bases, as in Nova.
+    #[arg(long, global = true, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
+    pub original_min_age: u64,
+    /// Keep unused resized and small copies, download leftovers and orphan sidecars this long
+    /// (`remove_unused_resized_minimum_age_seconds`).
+    #[arg(long, global = true, value_name = "DUR", default_value = "1h", value_parser = parse_duration)]
+    pub resized_min_age: u64,
+    /// nova.conf's `default_ephemeral_format`, which names ephemeral bases.
+    #[arg(long, global = true, value_name = "FS")]
+    pub default_ephemeral_format: Option<String>,
+    /// More logging on stderr (-v: info, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read-only: what a pass would do to each cache file, and why.
+    Audit(PassArgs),
+    /// The pass itself: refresh files in use, remove unused ones under Nova's locks.
+    Clean(CleanArgs),
+    /// Hash base files against their checksum sidecars; write the missing sidecars.
+    Verify(VerifyArgs),
+    /// Show disk image headers, like `qemu-img info`.
+    Inspect(InspectArgs),
+    /// Build a realistic sample host and audit it.
+    Demo(DemoArgs),
+}
+
+/// Options of `audit` (and `clean`).
+#[derive(Debug, Args)]
+pub struct PassArgs {
+    /// Instance records (JSON `{"instances": [...]}`), `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Verify base files against their checksum sidecars.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Remove even though some files under the instances path cannot be read (after looking).
+    #[arg(long)]
+    pub skip_unreadable: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Options of `clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The options `audit` takes.
+    #[command(flatten)]
+    pub pass: PassArgs,
+    /// Change nothing: print what the pass would do.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --checksum, do not re-hash a file whose checksum was written less than this long
+    /// ago (`checksum_interval_seconds`).
+    #[arg(long, value_name = "DUR", default_value = "3600s", value_parser = parse_duration)]
+    pub checksum_interval: u64,
+}
+
+/// Options of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Files to verify (default: every image in the cache directory).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Options of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Output format, as `qemu-img info --output`.
+    #[arg(long, value_enum, default_value_t = InspectOutput::Human)]
+    pub output: InspectOutput,
+    /// Show every image of the backing chain, top first.
+    #[arg(long)]
+    pub backing_chain: bool,
+    /// Disk images.
+    #[arg(value_name = "DISK", required = true)]
+    pub disks: Vec<PathBuf>,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the sample host (default: a new directory under the temporary directory).
+    /// It must not exist or be empty.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    Text,
+    /// A versioned JSON object for scripts.
+    Json,
+}
+
+/// `inspect` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectOutput {
+    /// Like `qemu-img info`.
+    Human,
+    /// qemu-img's JSON.
+    Json,
+}
+
+/// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a duration: expected a number with s, m, h or d (90s, 1h, 24h)")
+    })?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit {unit:?}: expected s, m, h or d"
+            ));
+        }
+    };
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
+}
+
+/// Runs `cachectl` with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            let _ = err.print();
+            return exit::code(code);
+        }
+    };
+    init_logging(&cli);
+    exit::code(run(&cli))
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CACHECTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: &Cli) -> u8 {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match &cli.command {
+        Command::Audit(args) => run_pass(cli, args, Action::Audit, ChecksumMode::Audit, &mut out),
+        Command::Clean(args) => run_pass(
+            cli,
+            &args.pass,
+            Action::Clean {
+                dry_run: args.dry_run,
+            },
+            ChecksumMode::Clean {
+                interval: args.checksum_interval,
+            },
+            &mut out,
+        ),
+        Command::Verify(args) => crate::verify::run(&scan_config(cli), args, now(), &mut out),
+        Command::Inspect(args) => crate::inspect::run(args, &mut out),
+        Command::Demo(args) => crate::demo::run(args, &mut out),
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that went away (`| head`) is not an error.
+        Err(CommandError::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "cachectl: error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+/// A command that could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The pass failed.
+    #[error(transparent)]
+    Pass(#[from] crate::pass::PassError),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] io::Error),
+    /// Anything else, with its exit code.
+    #[error("{message}")]
+    Other {
+        /// The one-line message.
+        message: String,
+        /// The exit code.
+        code: u8,
+    },
+}
+
+impl CommandError {
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Pass(err) => err.exit_code(),
+            Self::Output(_) => exit::FAILURE,
+            Self::Other { code, .. } => *code,
+        }
+    }
+}
+
+fn run_pass(
+    cli: &Cli,
+    args: &PassArgs,
+    action: Action,
+    checksum: ChecksumMode,
+    out: &mut dyn Write,
+) -> Result<u8, CommandError> {
+    let config = PassConfig {
+        scan: scan_config(cli),
+        host: cli.host.clone().unwrap_or_else(hostname),
+        ages: Ages {
+            original: cli.original_min_age,
+            resized: cli.resized_min_age,
+            swap_ephemeral: cli.original_min_age,
+        },
+        ephemeral: EphemeralConfig {
+            default_ephemeral_format: cli.default_ephemeral_format.clone(),
+            mkfs_commands: Vec::new(),
+        },
+        inventory: args.inventory.clone(),
+        checksum: if args.checksum {
+            checksum
+        } else {
+            ChecksumMode::Off
+        },
+        skip_unreadable: args.skip_unreadable,
+        action,
+        now: now(),
+    };
+    let outcome = crate::pass::run(&config)?;
+    match args.format {
+        Format::Text => outcome.report.write_text(out)?,
+        Format::Json => outcome.report.write_json(out)?,
+    }
+    out.flush()?;
+    Ok(outcome.exit_code)
+}
+
+fn scan_config(cli: &Cli) -> ScanConfig {
+    ScanConfig {
+        instances_path: cli.instances_path.clone(),
+        base_dir_name: cli.base_dir_name.clone(),
+    }
+}
+
+/// The machine's hostname, as Nova's `host` option defaults to it.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The time of the run, unix seconds. `CACHECTL_NOW` pins it (tests, reproducing a report).
+pub fn now() -> i64 {
+    if let Some(pinned) = std::env::var("CACHECTL_NOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return pinned;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("1h"), Ok(3_600));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("3600"), Ok(3_600));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(
+            parse_duration("1w"),
+            Err(r#""1w" has an unknown unit "w": expected s, m, h or d"#.to_owned())
+        );
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("9999999999999999d").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,287 @@
+//! `cachectl demo`: builds a realistic sample compute host and audits it.
+//!
+//! The host has what real ones have: originals in use by instance records, resized copies and
+//! swap and ephemeral bases that only the instances' overlays use, images unused for hours or
+//! days, a legacy small copy, a `_5` copy Nova never cleans, a stale download, checksum sidecars,
+//! a file that is not the cache's, an orphan instance directory whose disk still uses an image,
+//! and a storage registry shared with a second host. Big files are sparse: the demo takes a few
+//! MiB of disk, whatever sizes it shows.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use std::collections::HashSet;
+
+use cachectl_naming::{classify, fingerprint};
+use cachectl_policy::{Ages, EphemeralConfig};
+use cachectl_qcow2::{Qcow2Spec, create_image};
+
+use crate::apply::touch;
+use crate::checksums::ChecksumMode;
+use crate::cli::{CommandError, DemoArgs};
+use crate::exit;
+use crate::pass::{Action, PassConfig, run as run_pass};
+use crate::report::{FileState, Report};
+use crate::scan::ScanConfig;
+
+/// The sample host's name.
+pub const DEMO_HOST: &str = "compute-01";
+/// Its peer on the shared storage.
+pub const DEMO_PEER: &str = "compute-02";
+
+const HOUR: i64 = 3_600;
+const DAY: i64 = 86_400;
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// Runs `demo`: builds the host in `args.dir` (or a new temporary directory) and audits it.
+pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("cachectl-demo-{}", std::process::id())),
+    };
+    let now = crate::cli::now();
+    let host = build(&dir, now).map_err(|err| CommandError::Other {
+        message: format!("cannot build the sample host in {}: {err}", dir.display()),
+        code: exit::FAILURE,
+    })?;
+    let config = PassConfig {
+        scan: ScanConfig {
+            instances_path: host.instances_path.clone(),
+            base_dir_name: "_base".to_owned(),
+        },
+        host: DEMO_HOST.to_owned(),
+        ages: Ages::default(),
+        ephemeral: EphemeralConfig::default(),
+        inventory: Some(host.inventory.clone()),
+        checksum: ChecksumMode::Audit,
+        skip_unreadable: false,
+        action: Action::Audit,
+        now,
+    };
+    let outcome = run_pass(&config)?;
+    outcome.report.write_text(out)?;
+    let root = dir.display();
+    writeln!(
+        out,
+        "\nThis was `cachectl audit --checksum` of a sample host built in {root}."
+    )?;
+    let misses = nova_would_remove(&outcome.report);
+    if !misses.is_empty() {
+        writeln!(
+            out,
+            "Nova's own pass would remove {} of the files in use here, as it looks only at the `disk` of\n\
+             the instances its records know: {}.",
+            misses.len(),
+            misses.join(", ")
+        )?;
+    }
+    let never = nova_never_cleans(&outcome.report);
+    if !never.is_empty() {
+        writeln!(
+            out,
+            "Nova never cleans these, which cachectl can remove: {}.",
+            never.join(", ")
+        )?;
+    }
+    write!(
+        out,
+        "Try:\n  \
+         cachectl --instances-path {root}/instances --host {DEMO_HOST} audit --inventory {root}/inventory.json --format json\n  \
+         cachectl --instances-path {root}/instances --host {DEMO_HOST} clean --dry-run --inventory {root}/inventory.json\n",
+    )?;
+    out.flush()?;
+    Ok(outcome.exit_code)
+}
+
+/// The files in use that only disks Nova does not look at use: neither an instance record nor
+/// the `disk` of a directory some record claims.
+pub fn nova_would_remove(report: &Report) -> Vec<String> {
+    let orphans: HashSet<&str> = report.orphan_dirs.iter().map(|o| o.name.as_str()).collect();
+    let nova_sees = |disk: &String| match disk.split_once('/') {
+        Some((dir, "disk")) => !orphans.contains(dir),
+        _ => false,
+    };
+    report
+        .files
+        .iter()
+        .filter(|f| {
+            f.state == FileState::InUse && f.kind != "sidecar" && f.used_by.instances.is_empty()
+        })
+        .filter(|f| !f.used_by.disks.is_empty() && !f.used_by.disks.iter().any(nova_sees))
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+/// The removable files Nova's pass never even considers.
+pub fn nova_never_cleans(report: &Report) -> Vec<String> {
+    report
+        .files
+        .iter()
+        .filter(|f| f.state == FileState::Removable && !classify(&f.name).nova_recognises())
+        .filter(|f| f.kind != "sidecar" && f.kind != "foreign")
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+/// Where the sample host is.
+#[derive(Debug, Clone)]
+pub struct SampleHost {
+    /// The instances path.
+    pub instances_path: PathBuf,
+    /// The inventory file.
+    pub inventory: PathBuf,
+}
+
+/// One image of the sample host.
+struct Image {
+    id: &'static str,
+    fp: String,
+}
+
+impl Image {
+    fn new(id: &'static str) -> Self {
+        Self {
+            id,
+            fp: fingerprint(id).to_string(),
+        }
+    }
+}
+
+/// Builds the sample host under `dir` (which must not exist, or be empty), with ages counted
+/// back from `now`.
+pub fn build(dir: &Path, now: i64) -> io::Result<SampleHost> {
+    if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the directory is not empty",
+        ));
+    }
+    let instances = dir.join("instances");
+    let base = instances.join("_base");
+    fs::create_dir_all(&base)?;
+    fs::create_dir_all(instances.join("locks"))?;
+
+    let ubuntu = Image::new("5f0b3c1e-6a57-4a8e-9d1b-2b6a1f0c9e11");
+    let cirros = Image::new("b2173dd3-7ad6-4362-baa6-a68bce3565cb");
+    let centos = Image::new("0e3f8b91-2c4d-4f4a-8e6b-7d9a1c2b3e4f");
+    let windows = Image::new("a4c2e6f8-1b3d-4e5f-8a9b-c0d1e2f3a4b5");
+    let debian = Image::new("d3b1a5c7-9e2f-4a6b-8c0d-1e2f3a4b5c6d");
+    let fedora = Image::new("f6e5d4c3-b2a1-4098-8765-4321fedcba98");
+    let kernel = Image::new("aki-7d5e3c1a");
+
+    // The cache.
+    let sparse = |name: &str, size: u64, age: i64| sparse_file(&base.join(name), size, now - age);
+    sparse(&ubuntu.fp, 2 * GIB + 316 * MIB, 2 * HOUR)?;
+    sparse(&cirros.fp, 112 * MIB, 3 * DAY)?;
+    sparse(&format!("{}_10737418240", cirros.fp), 10 * GIB, 3 * DAY)?;
+    sparse(&centos.fp, 1 * GIB + 700 * MIB, 3 * DAY)?;
+    sparse(&windows.fp, 14 * GIB, 5 * HOUR)?;
+    sparse(&debian.fp, 2 * GIB, 4 * DAY)?;
+    sparse(&format!("{}_5", fedora.fp), 5 * GIB, 9 * DAY)?;
+    sparse(&format!("{}_sm", fedora.fp), 900 * MIB, 9 * DAY)?;
+    sparse(&format!("{}.part", fedora.fp), 300 * MIB, 6 * HOUR)?;
+    sparse("swap_512", 512 * MIB, 4 * DAY)?;
+    sparse("ephemeral_20_0706d66", 20 * GIB, 2 * DAY)?;
+    sparse("ephemeral_10_0706d66", 10 * GIB, 2 * DAY)?;
+    sparse("ephemeral_40_0706d66", 40 * GIB, 3 * DAY)?;
+    sparse("README", 1_200, 40 * DAY)?;
+    // A kernel with a valid checksum sidecar, written the way Nova's .info files are.
+    let kernel_path = base.join(&kernel.fp);
+    fs::write(&kernel_path, b"\x7fELF demo kernel image\n".repeat(4096))?;
+    let digest = cachectl_sidecar::hash_file(&kernel_path)?;
+    cachectl_sidecar::write_info(&kernel_path, &digest, (now - 2 * DAY) as f64)
+        .map_err(io::Error::other)?;
+    touch(&kernel_path, now - 2 * DAY)?;
+    touch(&cachectl_sidecar::info_path(&kernel_path), now - 2 * DAY)?;
+
+    // Instances: two of this host's on ubuntu (records keep the original), one on cirros
+    // through its resized copy, with swap and ephemeral overlays; one of the peer host's.
+    let overlay = |dir: &str, disk: &str, backing: &str, size: u64| {
+        let dir = instances.join(dir);
+        fs::create_dir_all(&dir)?;
+        let backing = base.join(backing);
+        let spec = Qcow2Spec {
+            backing_file: Some(backing.as_os_str().as_encoded_bytes()),
+            backing_format: Some("raw"),
+            ..Qcow2Spec::new(size)
+        };
+        let bytes = create_image(&spec).map_err(io::Error::other)?;
+        fs::write(dir.join(disk), bytes)?;
+        fs::write(
+            dir.join("console.log"),
+            b"[    0.000000] Linux version 6.8.0\n",
+        )
+    };
+    let web1 = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e01";
+    let web2 = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e02";
+    let db1 = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+    let peer1 = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+    let orphan = "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9";
+    overlay(web1, "disk", &ubuntu.fp, 20 * GIB)?;
+    overlay(web2, "disk", &ubuntu.fp, 20 * GIB)?;
+    overlay(db1, "disk", &format!("{}_10737418240", cirros.fp), 10 * GIB)?;
+    overlay(db1, "disk.swap", "swap_512", 512 * MIB)?;
+    overlay(db1, "disk.local", "ephemeral_20_0706d66", 20 * GIB)?;
+    overlay(peer1, "disk", &windows.fp, 40 * GIB)?;
+    // Its record says nothing of an ephemeral disk (a flavor changed under it): only the
+    // overlay says the base is in use.
+    overlay(peer1, "disk.local", "ephemeral_10_0706d66", 10 * GIB)?;
+    overlay(orphan, "disk", &debian.fp, 20 * GIB)?;
+
+    let record = |uuid: &str, name: &str, host: &str, image: &Image, extra: &str| {
+        format!(
+            r#"    {{"uuid": "{uuid}", "name": "{name}", "host": "{host}", "image_ref": "{}", "vm_state": "active"{extra}}}"#,
+            image.id
+        )
+    };
+    let records = [
+        record(
+            web1,
+            "instance-0000a001",
+            DEMO_HOST,
+            &ubuntu,
+            &format!(r#", "kernel_id": "{}""#, kernel.id),
+        ),
+        record(web2, "instance-0000a002", DEMO_HOST, &ubuntu, ""),
+        record(
+            db1,
+            "instance-0000a003",
+            DEMO_HOST,
+            &cirros,
+            r#", "swap_mb": 512, "ephemeral_gb": 20, "os_type": "linux""#,
+        ),
+        record(
+            peer1,
+            "instance-0000b001",
+            DEMO_PEER,
+            &windows,
+            r#", "os_type": "windows""#,
+        ),
+    ];
+    let inventory = dir.join("inventory.json");
+    fs::write(
+        &inventory,
+        format!("{{\"instances\": [\n{}\n]}}\n", records.join(",\n")),
+    )?;
+    fs::write(
+        instances.join("compute_nodes"),
+        format!(
+            r#"{{"{DEMO_HOST}": {}.0, "{DEMO_PEER}": {}.0}}"#,
+            now - 600,
+            now - 900
+        ),
+    )?;
+    Ok(SampleHost {
+        instances_path: instances,
+        inventory,
+    })
+}
+
+fn sparse_file(path: &Path, size: u64, mtime: i64) -> io::Result<()> {
+    let file = File::create(path)?;
+    file.set_len(size)?;
+    drop(file);
+    touch(path, mtime)
+}

@@ -1,0 +1,177 @@
+//! The inventory: the instance records the operator gives with `--inventory` (Nova's instances).
+//!
+//! ```json
+//! {"instances": [{"uuid": "…", "name": "instance-0000002a", "host": "compute-1",
+//!                 "image_ref": "…", "kernel_id": null, "ramdisk_id": null,
+//!                 "task_state": null, "vm_state": "active",
+//!                 "swap_mb": 512, "ephemeral_gb": 20, "os_type": "linux"}]}
+//! ```
+//! Unknown fields are ignored, so a dump of Nova's instance objects can be given as it is.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use cachectl_policy::Instance;
+use serde::Deserialize;
+
+/// The largest inventory read (a record is a few hundred bytes: this is millions of them).
+const MAX_INVENTORY_LEN: u64 = 1 << 30;
+
+/// An inventory that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// It cannot be read.
+    #[error("cannot read the inventory {path}: {source}")]
+    Read {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// It is not a valid inventory.
+    #[error("{path}:{line}:{column}: {message}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryFile {
+    instances: Vec<Record>,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    uuid: String,
+    name: String,
+    host: String,
+    #[serde(default)]
+    image_ref: Option<String>,
+    #[serde(default)]
+    kernel_id: Option<String>,
+    #[serde(default)]
+    ramdisk_id: Option<String>,
+    #[serde(default)]
+    task_state: Option<String>,
+    #[serde(default)]
+    vm_state: Option<String>,
+    #[serde(default)]
+    swap_mb: Option<u64>,
+    #[serde(default)]
+    ephemeral_gb: Option<u64>,
+    #[serde(default)]
+    os_type: Option<String>,
+}
+
+/// Reads an inventory from `path`, or from standard input when `path` is `-`.
+pub fn load(path: &Path) -> Result<Vec<Instance>, InventoryError> {
+    let read_error = |source| InventoryError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        io::stdin()
+            .lock()
+            .take(MAX_INVENTORY_LEN)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_INVENTORY_LEN).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+    }
+    parse(path, &bytes)
+}
+
+/// Parses an inventory's bytes; `path` names it in errors.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Instance>, InventoryError> {
+    let file: InventoryFile =
+        serde_json::from_slice(bytes).map_err(|err| InventoryError::Malformed {
+            path: path.to_owned(),
+            line: err.line(),
+            column: err.column(),
+            message: without_position(&err.to_string()),
+        })?;
+    Ok(file
+        .instances
+        .into_iter()
+        .map(|r| Instance {
+            uuid: r.uuid,
+            name: r.name,
+            host: r.host,
+            image_ref: r.image_ref,
+            kernel_id: r.kernel_id,
+            ramdisk_id: r.ramdisk_id,
+            task_state: r.task_state,
+            vm_state: r.vm_state,
+            swap_mb: r.swap_mb,
+            ephemeral_gb: r.ephemeral_gb,
+            os_type: r.os_type,
+        })
+        .collect())
+}
+
+/// serde_json ends its messages with " at line L column C", which the error already says first.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_error(json: &str, expected: &str) {
+        let err = parse(Path::new("inv.json"), json.as_bytes())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some(expected));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        check_error(
+            "{\"instances\": [\n  {\"uuid\": 1}]}",
+            "inv.json:2:13: invalid type: integer `1`, expected a string",
+        );
+        check_error(
+            "{\"instances\": [{\"uuid\": \"u\", \"name\": \"n\"}]}",
+            "inv.json:1:41: missing field `host`",
+        );
+        check_error(
+            "[]",
+            "inv.json:1:1: invalid type: sequence, expected struct InventoryFile",
+        );
+        check_error("", "inv.json:1:0: EOF while parsing a value");
+        check_error(
+            "{\"instance\": []}",
+            "inv.json:1:11: unknown field `instance`, expected `instances`",
+        );
+    }
+
+    #[test]
+    fn optional_fields_and_unknown_record_fields() -> Result<(), InventoryError> {
+        let records = parse(
+            Path::new("-"),
+            br#"{"instances": [{"uuid": "u", "name": "n", "host": "h", "image_ref": null, "flavor": {"x": 1}, "swap_mb": 512}]}"#,
+        )?;
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].image_ref.as_deref(), records[0].swap_mb),
+            (None, Some(512))
+        );
+        Ok(())
+    }
+}

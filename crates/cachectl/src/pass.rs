@@ -1,0 +1,453 @@
+//! One pass over the cache: `audit` (read-only) and `clean` (the pass itself).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use cachectl_policy::{
+    Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, State, StorageUsers, Warning, plan,
+};
+
+use crate::apply::{RemoveOutcome, lock_entries, lock_name, remove_base_file, touch};
+use crate::checksums::{ChecksumMode, ChecksumOutcome, ChecksumState, check};
+use crate::exit;
+use crate::inventory::{self, InventoryError};
+use crate::locks::{Lock, try_lock};
+use crate::report::{FileEntry, FileState, OrphanEntry, Report, SCHEMA, UsedBy, WarningEntry};
+use crate::scan::{LOCKS_DIR, Scan, ScanConfig, ScanError, scan};
+use crate::storage::{self, Registry, StorageError};
+
+/// The lock file that keeps two `cachectl clean` from running on one storage at once.
+pub const PASS_LOCK: &str = "cachectl-clean";
+/// Removals are confirmed in batches of this many locks, within the open-files limit.
+const LOCK_BATCH: usize = 256;
+
+/// What a pass does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read-only: what a pass would do, and why.
+    Audit,
+    /// The pass itself; with `dry_run`, only what it would do.
+    Clean {
+        /// Change nothing.
+        dry_run: bool,
+    },
+}
+
+/// Everything a pass needs to know.
+#[derive(Debug, Clone)]
+pub struct PassConfig {
+    /// Where the instances and the cache are.
+    pub scan: ScanConfig,
+    /// This host's name.
+    pub host: String,
+    /// Minimum ages.
+    pub ages: Ages,
+    /// Ephemeral naming settings.
+    pub ephemeral: EphemeralConfig,
+    /// `--inventory`.
+    pub inventory: Option<PathBuf>,
+    /// What to do about checksums.
+    pub checksum: ChecksumMode,
+    /// `--skip-unreadable`.
+    pub skip_unreadable: bool,
+    /// Audit or clean.
+    pub action: Action,
+    /// The time of the pass, unix seconds.
+    pub now: i64,
+}
+
+/// A pass that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The inventory is unusable: nothing was done.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// A directory cannot be listed: nothing was done.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// `compute_nodes` cannot be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A lock file cannot be opened.
+    #[error("cannot take lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another `cachectl clean` is running.
+    #[error("another cachectl clean is running on this storage (lock {0} is held)")]
+    Busy(PathBuf),
+}
+
+impl PassError {
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Inventory(_) => exit::BAD_INPUT,
+            Self::Busy(_) => exit::BUSY,
+            Self::Scan(_) | Self::Storage(_) | Self::Lock { .. } => exit::FAILURE,
+        }
+    }
+}
+
+/// What a pass did, and the exit code it calls for.
+#[derive(Debug)]
+pub struct PassOutcome {
+    /// The report.
+    pub report: Report,
+    /// The exit code (see [`crate::exit`]).
+    pub exit_code: u8,
+}
+
+/// Runs one pass.
+pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
+    let instances = config
+        .inventory
+        .as_deref()
+        .map(inventory::load)
+        .transpose()?;
+    let base_dir = config.scan.base_dir();
+    let changes = config.action == Action::Clean { dry_run: false };
+    let mut warnings = Vec::new();
+
+    if !base_dir.is_dir() {
+        let mut report = empty_report(config, false);
+        report.warnings.push(WarningEntry {
+            code: "no_base_dir",
+            message: format!("no base directory at {}: nothing to do", base_dir.display()),
+        });
+        return Ok(PassOutcome {
+            report,
+            exit_code: exit::SUCCESS,
+        });
+    }
+
+    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
+    let _pass_lock: Option<Lock> = if changes {
+        let path = lock_dir.join(PASS_LOCK);
+        let lock = try_lock(&path).map_err(|source| PassError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+        Some(lock.ok_or(PassError::Busy(path))?)
+    } else {
+        None
+    };
+
+    if changes {
+        if let Err(err) =
+            storage::register(&config.scan.instances_path, &config.host, config.now as f64)
+        {
+            warnings.push(WarningEntry {
+                code: "register_failed",
+                message: format!("cannot register this host: {err}"),
+            });
+        }
+    }
+    let registry = storage::read_registry(&config.scan.instances_path)?;
+    if let Registry::Malformed(problem) = &registry {
+        warnings.push(WarningEntry {
+            code: "compute_nodes_malformed",
+            message: problem.clone(),
+        });
+    }
+    let storage_users = registry.users(&config.host, config.now as f64);
+
+    let mut facts = Facts {
+        host: config.host.clone(),
+        now: config.now,
+        ages: config.ages,
+        files: Vec::new(),
+        instances,
+        storage_users,
+        disks: Vec::new(),
+        instance_dirs: Vec::new(),
+        unreadable: Vec::new(),
+        skip_unreadable: config.skip_unreadable,
+        ephemeral: config.ephemeral.clone(),
+    };
+    let first_scan = scan(&config.scan)?;
+    set_scan_facts(&mut facts, &first_scan);
+    let first_plan = plan(&facts);
+
+    let mut fates: Vec<Fate> = first_plan
+        .files
+        .iter()
+        .map(|decision| Fate {
+            state: match decision.state {
+                State::InUse => FileState::InUse,
+                State::TooYoung => FileState::TooYoung,
+                State::Remove => FileState::Removable,
+                State::Ignore => FileState::Ignored,
+            },
+            decision: decision.clone(),
+            notes: Vec::new(),
+        })
+        .collect();
+
+    if changes {
+        for (decision, file) in first_plan.files.iter().zip(&first_scan.files) {
+            if decision.touch {
+                if let Err(err) = touch(&file.path, config.now) {
+                    warnings.push(WarningEntry {
+                        code: "touch_failed",
+                        message: format!(
+                            "cannot refresh the mtime of {}: {err}",
+                            file.path.display()
+                        ),
+                    });
+                }
+            }
+        }
+        remove_confirmed(config, &mut facts, &first_scan, &mut fates, &mut warnings)?;
+    }
+
+    // Only files that stay are hashed: a checksum of a file being removed helps nobody.
+    let mode = match (config.checksum, changes) {
+        (ChecksumMode::Clean { .. }, false) => ChecksumMode::Audit,
+        (mode, _) => mode,
+    };
+    let checksums: Vec<ChecksumOutcome> = first_scan
+        .files
+        .iter()
+        .zip(&fates)
+        .map(|(file, fate)| {
+            let hashed = fate.decision.kind.is_image()
+                && matches!(fate.state, FileState::InUse | FileState::TooYoung)
+                && file.fact.file_type == FileType::Regular;
+            check(
+                &file.path,
+                if hashed { mode } else { ChecksumMode::Off },
+                config.now as f64,
+            )
+        })
+        .collect();
+
+    let report = build_report(
+        config,
+        &facts.storage_users,
+        &first_scan,
+        &first_plan,
+        &fates,
+        &checksums,
+        warnings,
+    );
+    let exit_code = exit_code_of(&report, first_plan.removal_blocked);
+    Ok(PassOutcome { report, exit_code })
+}
+
+fn set_scan_facts(facts: &mut Facts, scan: &Scan) {
+    facts.files = scan.files.iter().map(|f| f.fact.clone()).collect();
+    facts.disks = scan.disks.clone();
+    facts.instance_dirs = scan.instance_dirs.clone();
+    facts.unreadable = scan.unreadable.clone();
+}
+
+/// The fate of one cache entry in this pass.
+#[derive(Debug, Clone)]
+struct Fate {
+    state: FileState,
+    decision: FileDecision,
+    /// What the pass itself adds to the policy's reasons, shown first.
+    notes: Vec<String>,
+}
+
+/// Removes the removable files, batch by batch: takes Nova's locks, scans again under them and
+/// removes only what the new plan still removes, unchanged since the first scan.
+fn remove_confirmed(
+    config: &PassConfig,
+    facts: &mut Facts,
+    first_scan: &Scan,
+    fates: &mut [Fate],
+    warnings: &mut Vec<WarningEntry>,
+) -> Result<(), PassError> {
+    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
+    let candidates: Vec<usize> = (0..fates.len())
+        .filter(|&i| fates[i].state == FileState::Removable)
+        .collect();
+    for batch in candidates.chunks(LOCK_BATCH) {
+        let names = batch.iter().map(|&i| fates[i].decision.name.as_str());
+        let locks = lock_entries(&lock_dir, names).map_err(|source| PassError::Lock {
+            path: lock_dir.clone(),
+            source,
+        })?;
+        let rescan = scan(&config.scan)?;
+        set_scan_facts(facts, &rescan);
+        let replan = plan(facts);
+        let now_by_name: HashMap<&str, usize> = replan
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), i))
+            .collect();
+        for &i in batch {
+            let fate = &mut fates[i];
+            let name = fate.decision.name.clone();
+            if let Some(path) = locks.busy.get(lock_name(&name)) {
+                fate.state = FileState::InUse;
+                fate.notes.push(format!(
+                    "another process holds its lock {}: kept this pass",
+                    path.display()
+                ));
+                continue;
+            }
+            let first = &first_scan.files[i];
+            let Some(&j) = now_by_name.get(name.as_str()) else {
+                fate.state = FileState::Removed;
+                fate.notes
+                    .push("already gone: another process removed it".to_owned());
+                continue;
+            };
+            let (file, decision) = (&rescan.files[j], &replan.files[j]);
+            let unchanged = file.dev_ino == first.dev_ino && file.fact.mtime == first.fact.mtime;
+            if unchanged && decision.state == State::Remove {
+                fate.state = match remove_base_file(&first.path) {
+                    RemoveOutcome::Removed | RemoveOutcome::AlreadyGone => FileState::Removed,
+                    RemoveOutcome::Failed(message) => {
+                        fate.notes.push(message.clone());
+                        warnings.push(WarningEntry {
+                            code: "remove_failed",
+                            message,
+                        });
+                        FileState::RemoveFailed
+                    }
+                };
+            } else {
+                fate.state = match decision.state {
+                    State::InUse => FileState::InUse,
+                    State::Ignore => FileState::Ignored,
+                    State::TooYoung | State::Remove => FileState::TooYoung,
+                };
+                fate.decision = decision.clone();
+                fate.notes.push("changed during the pass: kept".to_owned());
+            }
+        }
+        drop(locks);
+    }
+    Ok(())
+}
+
+fn empty_report(config: &PassConfig, base_dir_exists: bool) -> Report {
+    Report {
+        schema: SCHEMA,
+        command: match config.action {
+            Action::Audit => "audit",
+            Action::Clean { .. } => "clean",
+        },
+        dry_run: config.action != Action::Clean { dry_run: false },
+        host: config.host.clone(),
+        instances_path: config.scan.instances_path.display().to_string(),
+        base_dir: config.scan.base_dir().display().to_string(),
+        base_dir_exists,
+        storage_users: None,
+        summary: Default::default(),
+        warnings: Vec::new(),
+        files: Vec::new(),
+        orphan_dirs: Vec::new(),
+    }
+}
+
+fn build_report(
+    config: &PassConfig,
+    storage_users: &StorageUsers,
+    scan: &Scan,
+    plan: &Plan,
+    fates: &[Fate],
+    checksums: &[ChecksumOutcome],
+    command_warnings: Vec<WarningEntry>,
+) -> Report {
+    let mut report = empty_report(config, true);
+    report.storage_users = match storage_users {
+        StorageUsers::Known(users) => Some(users.iter().cloned().collect()),
+        StorageUsers::Unknown => None,
+    };
+    report.warnings = plan.warnings.iter().map(warning_entry).collect();
+    report.warnings.extend(command_warnings);
+    for ((file, fate), checksum) in scan.files.iter().zip(fates).zip(checksums) {
+        let decision = &fate.decision;
+        let mut reasons: Vec<String> = fate.notes.clone();
+        if checksum.state == ChecksumState::Corrupt {
+            reasons.insert(0, "checksum mismatch: image verification failed".to_owned());
+        }
+        reasons.extend(decision.reasons.iter().map(ToString::to_string));
+        if let Some(note) = &checksum.note {
+            if checksum.problem {
+                report.warnings.push(WarningEntry {
+                    code: if checksum.state == ChecksumState::Corrupt {
+                        "corrupt_base_file"
+                    } else {
+                        "checksum_unchecked"
+                    },
+                    message: note.clone(),
+                });
+            } else {
+                reasons.push(note.clone());
+            }
+        }
+        report.files.push(FileEntry {
+            name: decision.name.clone(),
+            path: file.path.display().to_string(),
+            kind: decision.kind.as_str(),
+            state: fate.state,
+            checksum: checksum.state,
+            size_bytes: file.fact.size,
+            allocated_bytes: file.allocated,
+            age_seconds: decision.age,
+            reason: reasons.join("; "),
+            reasons,
+            image_id: decision.image_id.clone(),
+            used_by: UsedBy {
+                instances: decision.users.instances.iter().cloned().collect(),
+                disks: decision.users.disks.iter().cloned().collect(),
+            },
+        });
+    }
+    report.orphan_dirs = plan
+        .orphans
+        .iter()
+        .map(|o| OrphanEntry {
+            name: o.name.clone(),
+            path: config
+                .scan
+                .instances_path
+                .join(&o.name)
+                .display()
+                .to_string(),
+            keeps: o.keeps.iter().cloned().collect(),
+            disks: o.disks.iter().cloned().collect(),
+        })
+        .collect();
+    report.summarize(scan.probed, scan.unreadable.len());
+    report
+}
+
+fn warning_entry(warning: &Warning) -> WarningEntry {
+    let code = match warning {
+        Warning::UnreadableFile { .. } => "unreadable_file",
+        Warning::RemovalBlocked { .. } => "removal_blocked",
+        Warning::UnreadableSkipped { .. } => "unreadable_skipped",
+        Warning::AbsentBaseFile { .. } => "absent_base_file",
+        Warning::AbsentSwapOrEphemeral { .. } => "absent_swap_or_ephemeral",
+        Warning::RecordsIgnored { .. } => "records_ignored",
+        Warning::StorageUsersUnknown => "storage_users_unknown",
+    };
+    WarningEntry {
+        code,
+        message: warning.to_string(),
+    }
+}
+
+/// The exit code a report calls for: the first of these that applies.
+fn exit_code_of(report: &Report, removal_blocked: bool) -> u8 {
+    if removal_blocked {
+        exit::UNREADABLE
+    } else if report.summary.remove_failed > 0 {
+        exit::REMOVE_FAILED
+    } else if report.summary.corrupt > 0 {
+        exit::CORRUPT
+    } else {
+        exit::SUCCESS
+    }
+}

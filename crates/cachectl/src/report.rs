@@ -1,0 +1,397 @@
+//! Reports: a stable, versioned JSON object for scripts, and aligned text for people.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use cachectl_policy::HumanDuration;
+use serde::Serialize;
+
+use crate::checksums::ChecksumState;
+
+/// The version of the JSON report; bumped only when a field changes meaning or goes away.
+pub const SCHEMA: u32 = 1;
+
+/// The state of a cache entry in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// Something uses it (or may): kept, and in `clean` its mtime refreshed.
+    InUse,
+    /// Unused, but not long enough: kept.
+    TooYoung,
+    /// Would be removed (`audit`, `clean --dry-run`).
+    Removable,
+    /// Removed by this `clean`.
+    Removed,
+    /// `clean` tried and failed to remove it.
+    RemoveFailed,
+    /// Not the cache's: left alone.
+    Ignored,
+}
+
+impl FileState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InUse => "in_use",
+            Self::TooYoung => "too_young",
+            Self::Removable => "removable",
+            Self::Removed => "removed",
+            Self::RemoveFailed => "remove_failed",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+impl ChecksumState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotChecked => "not_checked",
+            Self::Valid => "valid",
+            Self::Corrupt => "corrupt",
+            Self::Missing => "missing",
+            Self::Written => "written",
+        }
+    }
+}
+
+/// Who uses a file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UsedBy {
+    /// Instance names; `name@host` for other hosts' instances.
+    pub instances: Vec<String>,
+    /// Disks, relative to the instances path.
+    pub disks: Vec<String>,
+}
+
+/// One cache entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    /// Its name in the cache directory.
+    pub name: String,
+    /// Its full path.
+    pub path: String,
+    /// `original`, `resized`, `legacy_small`, `swap`, `ephemeral`, `sidecar`, `download_leftover`, `foreign`.
+    pub kind: &'static str,
+    /// What happens to it.
+    pub state: FileState,
+    /// Its checksum state.
+    pub checksum: ChecksumState,
+    /// Apparent size.
+    pub size_bytes: u64,
+    /// Bytes allocated on disk.
+    pub allocated_bytes: u64,
+    /// Seconds since its mtime, when the pass looked.
+    pub age_seconds: u64,
+    /// The reasons as one sentence.
+    pub reason: String,
+    /// The reasons, most important first.
+    pub reasons: Vec<String>,
+    /// The image id, when an instance record names the image.
+    pub image_id: Option<String>,
+    /// Who uses it.
+    pub used_by: UsedBy,
+}
+
+/// Something the operator should know.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarningEntry {
+    /// A stable snake_case code.
+    pub code: &'static str,
+    /// The sentence.
+    pub message: String,
+}
+
+/// A directory of the instances path that no instance record claims.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrphanEntry {
+    /// Its name.
+    pub name: String,
+    /// Its full path.
+    pub path: String,
+    /// The cache files its disks keep in use.
+    pub keeps: Vec<String>,
+    /// Its disks that use cache files.
+    pub disks: Vec<String>,
+}
+
+/// Totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Cache entries.
+    pub files: usize,
+    /// Entries per state.
+    pub in_use: usize,
+    /// Entries too young to remove.
+    pub too_young: usize,
+    /// Entries that would be removed.
+    pub removable: usize,
+    /// Entries removed.
+    pub removed: usize,
+    /// Entries whose removal failed.
+    pub remove_failed: usize,
+    /// Entries left alone.
+    pub ignored: usize,
+    /// Entries whose checksum does not match.
+    pub corrupt: usize,
+    /// Apparent bytes of all regular entries.
+    pub bytes_total: u64,
+    /// Apparent bytes in use.
+    pub bytes_in_use: u64,
+    /// Apparent bytes that would be removed.
+    pub bytes_reclaimable: u64,
+    /// Apparent bytes removed.
+    pub bytes_reclaimed: u64,
+    /// Files under the instances path whose headers were read.
+    pub disks_scanned: usize,
+    /// Files under the instances path that could not be read.
+    pub unreadable: usize,
+}
+
+/// The report of `audit` or `clean`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `audit` or `clean`.
+    pub command: &'static str,
+    /// True when nothing was changed (`audit`, `clean --dry-run`).
+    pub dry_run: bool,
+    /// This host.
+    pub host: String,
+    /// The instances path.
+    pub instances_path: String,
+    /// The cache directory.
+    pub base_dir: String,
+    /// Whether the cache directory exists (if not, there is nothing to do).
+    pub base_dir_exists: bool,
+    /// The hosts whose instance records counted (`null` when unknown: all did).
+    pub storage_users: Option<Vec<String>>,
+    /// Totals.
+    pub summary: Summary,
+    /// Warnings.
+    pub warnings: Vec<WarningEntry>,
+    /// Every entry of the cache directory, by name.
+    pub files: Vec<FileEntry>,
+    /// Directories no record claims (only with an inventory).
+    pub orphan_dirs: Vec<OrphanEntry>,
+}
+
+impl Report {
+    /// Recomputes the summary from the entries.
+    pub fn summarize(&mut self, disks_scanned: usize, unreadable: usize) {
+        let mut summary = Summary {
+            files: self.files.len(),
+            disks_scanned,
+            unreadable,
+            ..Summary::default()
+        };
+        for file in &self.files {
+            let size = file.size_bytes;
+            if file.state != FileState::Ignored {
+                summary.bytes_total += size;
+            }
+            match file.state {
+                FileState::InUse => {
+                    summary.in_use += 1;
+                    summary.bytes_in_use += size;
+                }
+                FileState::TooYoung => summary.too_young += 1,
+                FileState::Removable => {
+                    summary.removable += 1;
+                    summary.bytes_reclaimable += size;
+                }
+                FileState::Removed => {
+                    summary.removed += 1;
+                    summary.bytes_reclaimed += size;
+                }
+                FileState::RemoveFailed => summary.remove_failed += 1,
+                FileState::Ignored => summary.ignored += 1,
+            }
+            if file.checksum == ChecksumState::Corrupt {
+                summary.corrupt += 1;
+            }
+        }
+        self.summary = summary;
+    }
+
+    /// Writes the JSON report, pretty-printed, with a final newline.
+    pub fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// Writes the text report.
+    pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.render_text().as_bytes())
+    }
+
+    fn render_text(&self) -> String {
+        let mut text = String::new();
+        let mode = if self.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            text,
+            "cachectl {} of {} on {}{mode}",
+            self.command, self.base_dir, self.host
+        );
+        if !self.base_dir_exists {
+            let _ = writeln!(
+                text,
+                "no base directory at {}: nothing to do",
+                self.base_dir
+            );
+            self.render_warnings(&mut text);
+            return text;
+        }
+        let s = &self.summary;
+        let mut parts = vec![format!(
+            "{} in use ({})",
+            s.in_use,
+            human_bytes(s.bytes_in_use)
+        )];
+        if s.too_young > 0 {
+            parts.push(format!("{} too young", s.too_young));
+        }
+        if self.command == "clean" && !self.dry_run {
+            parts.push(format!(
+                "{} removed ({} reclaimed)",
+                s.removed,
+                human_bytes(s.bytes_reclaimed)
+            ));
+            if s.remove_failed > 0 {
+                parts.push(format!("{} failed to remove", s.remove_failed));
+            }
+        }
+        if s.removable > 0 || self.dry_run {
+            parts.push(format!(
+                "{} removable ({} reclaimable)",
+                s.removable,
+                human_bytes(s.bytes_reclaimable)
+            ));
+        }
+        if s.ignored > 0 {
+            parts.push(format!("{} ignored", s.ignored));
+        }
+        parts.push(format!("{} corrupt", s.corrupt));
+        let _ = writeln!(text, "{} files: {}", s.files, parts.join(", "));
+        let _ = writeln!(
+            text,
+            "{} disks scanned, {} unreadable",
+            s.disks_scanned, s.unreadable
+        );
+
+        if !self.files.is_empty() {
+            text.push('\n');
+            let rows: Vec<[String; 6]> = self
+                .files
+                .iter()
+                .map(|f| {
+                    let checksum = match f.checksum {
+                        ChecksumState::NotChecked => String::new(),
+                        other => format!(" [checksum {}]", other.as_str()),
+                    };
+                    [
+                        f.state.as_str().to_owned(),
+                        f.kind.to_owned(),
+                        human_bytes(f.size_bytes),
+                        HumanDuration(f.age_seconds).to_string(),
+                        f.name.clone(),
+                        format!("{}{checksum}", f.reason),
+                    ]
+                })
+                .collect();
+            let header = ["STATE", "KIND", "SIZE", "AGE", "NAME", "REASON"].map(str::to_owned);
+            let mut widths = [0usize; 5];
+            for row in std::iter::once(&header).chain(&rows) {
+                for (width, cell) in widths.iter_mut().zip(row) {
+                    *width = (*width).max(cell.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                let mut line = String::new();
+                for (i, cell) in row.iter().enumerate() {
+                    match i {
+                        // Sizes and ages are right-aligned, like ls.
+                        2 | 3 => {
+                            let _ = write!(line, "{cell:>w$}  ", w = widths[i]);
+                        }
+                        5 => line.push_str(cell),
+                        _ => {
+                            let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+                        }
+                    }
+                }
+                let _ = writeln!(text, "{}", line.trim_end());
+            }
+        }
+        if !self.orphan_dirs.is_empty() {
+            let _ = writeln!(
+                text,
+                "\norphan directories (no instance record claims them):"
+            );
+            for orphan in &self.orphan_dirs {
+                let keeps = if orphan.keeps.is_empty() {
+                    "uses no cache file".to_owned()
+                } else {
+                    format!("keeps {} in use", orphan.keeps.join(", "))
+                };
+                let _ = writeln!(text, "  {}: {keeps}", orphan.name);
+            }
+        }
+        self.render_warnings(&mut text);
+        text
+    }
+
+    fn render_warnings(&self, text: &mut String) {
+        if !self.warnings.is_empty() {
+            let _ = writeln!(text, "\nwarnings:");
+            for warning in &self.warnings {
+                let _ = writeln!(text, "  {}", warning.message);
+            }
+        }
+    }
+}
+
+/// `1.5 GiB`, like qemu-img's sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn sizes_read_like_qemu_img() {
+        let shown: Vec<String> = [0, 1023, 1024, 1536, 10 << 30, u64::MAX]
+            .map(human_bytes)
+            .into();
+        assert_eq!(
+            shown,
+            [
+                "0 B",
+                "1023 B",
+                "1.0 KiB",
+                "1.5 KiB",
+                "10.0 GiB",
+                "16384.0 PiB"
+            ]
+        );
+    }
+}

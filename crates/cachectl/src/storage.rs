@@ -1,0 +1,187 @@
+//! The storage registry Nova keeps in `instances_path/compute_nodes`: which hosts share this
+//! storage, each with the unix time it last checked in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cachectl_policy::StorageUsers;
+
+use crate::locks::{lock_within, nova_lock_path};
+use crate::scan::{COMPUTE_NODES, LOCKS_DIR};
+
+/// Hosts that checked in within this many seconds share the storage (Nova's rule).
+pub const USER_WINDOW_SECS: f64 = 24.0 * 3600.0;
+/// The lock Nova takes around `compute_nodes`.
+pub const REGISTRY_LOCK: &str = "storage-registry-lock";
+/// How long to wait for another process to release the registry lock.
+const REGISTRY_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What `compute_nodes` says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Registry {
+    /// No `compute_nodes` file: only this host uses the storage.
+    Absent,
+    /// Host -> last check-in, unix seconds.
+    Hosts(BTreeMap<String, f64>),
+    /// The file cannot be understood; the reason names the file and the problem.
+    Malformed(String),
+}
+
+/// `compute_nodes` could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another process held the registry lock too long.
+    #[error("{path}: lock held by another process for over {secs} s", secs = REGISTRY_LOCK_TIMEOUT.as_secs())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The file is malformed: cachectl will not overwrite what it cannot read.
+    #[error("{0}; not registering this host, so as not to drop the other hosts")]
+    Malformed(String),
+}
+
+/// Reads `instances_path/compute_nodes`.
+pub fn read_registry(instances_path: &Path) -> Result<Registry, StorageError> {
+    let path = instances_path.join(COMPUTE_NODES);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Registry::Absent),
+        Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+            return Ok(Registry::Malformed(format!(
+                "{}: not UTF-8 text",
+                path.display()
+            )));
+        }
+        Err(source) => return Err(StorageError::Io { path, source }),
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(err) => {
+            return Ok(Registry::Malformed(format!(
+                "{}:{}:{}: {err}",
+                path.display(),
+                err.line(),
+                err.column()
+            )));
+        }
+    };
+    let Some(object) = value.as_object() else {
+        return Ok(Registry::Malformed(format!(
+            "{}: not a JSON object",
+            path.display()
+        )));
+    };
+    let mut hosts = BTreeMap::new();
+    for (host, seen) in object {
+        let Some(seen) = seen.as_f64() else {
+            return Ok(Registry::Malformed(format!(
+                "{}: the check-in time of {host:?} is not a number",
+                path.display()
+            )));
+        };
+        hosts.insert(host.clone(), seen);
+    }
+    Ok(Registry::Hosts(hosts))
+}
+
+impl Registry {
+    /// The hosts that share the storage at `now`: those seen in the last 24 h, and this host.
+    pub fn users(&self, host: &str, now: f64) -> StorageUsers {
+        match self {
+            Self::Absent => StorageUsers::Known(BTreeSet::from([host.to_owned()])),
+            Self::Hosts(hosts) => {
+                let mut users: BTreeSet<String> = hosts
+                    .iter()
+                    .filter(|(_, seen)| now - **seen < USER_WINDOW_SECS)
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                users.insert(host.to_owned());
+                StorageUsers::Known(users)
+            }
+            Self::Malformed(_) => StorageUsers::Unknown,
+        }
+    }
+}
+
+/// Records that `host` uses the storage at `now`, as Nova's `register_storage_use` does, but
+/// atomically: under Nova's `storage-registry-lock`, the file is read, updated and replaced by
+/// rename, so a crash never leaves it empty. A malformed file is left as it is.
+pub fn register(instances_path: &Path, host: &str, now: f64) -> Result<(), StorageError> {
+    let lock_path = nova_lock_path(&instances_path.join(LOCKS_DIR), REGISTRY_LOCK);
+    let _lock = lock_within(&lock_path, REGISTRY_LOCK_TIMEOUT)
+        .map_err(|source| StorageError::Io {
+            path: lock_path.clone(),
+            source,
+        })?
+        .ok_or(StorageError::Locked { path: lock_path })?;
+    let mut hosts = match read_registry(instances_path)? {
+        Registry::Absent => BTreeMap::new(),
+        Registry::Hosts(hosts) => hosts,
+        Registry::Malformed(problem) => return Err(StorageError::Malformed(problem)),
+    };
+    hosts.insert(host.to_owned(), now);
+    let path = instances_path.join(COMPUTE_NODES);
+    let text = serde_json::to_string(&hosts).map_err(|err| StorageError::Io {
+        path: path.clone(),
+        source: err.into(),
+    })?;
+    cachectl_sidecar::atomic_write(&path, text.as_bytes())
+        .map_err(|source| StorageError::Io { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn register_keeps_other_hosts_and_users_are_recent_hosts() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(
+            dir.path().join(COMPUTE_NODES),
+            r#"{"old": 1000.0, "peer": 99000.0}"#,
+        )?;
+        register(dir.path(), "me", 100_000.0)?;
+        let registry = read_registry(dir.path())?;
+        let Registry::Hosts(hosts) = &registry else {
+            return Err("not hosts".into());
+        };
+        assert_eq!(hosts.len(), 3);
+        assert_eq!(
+            registry.users("me", 100_000.0),
+            StorageUsers::Known(BTreeSet::from(["me".to_owned(), "peer".to_owned()]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_registry_is_never_overwritten() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(COMPUTE_NODES);
+        std::fs::write(&path, "{\"a\": ")?;
+        let err = register(dir.path(), "me", 1.0).err().ok_or("registered")?;
+        assert!(err.to_string().contains("compute_nodes:1:6:"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path)?, "{\"a\": ");
+        assert_eq!(
+            read_registry(dir.path())?.users("me", 1.0),
+            StorageUsers::Unknown
+        );
+        std::fs::write(&path, r#"{"a": "yesterday"}"#)?;
+        assert!(
+            matches!(read_registry(dir.path())?, Registry::Malformed(m) if m.contains("\"a\" is not a number"))
+        );
+        Ok(())
+    }
+}

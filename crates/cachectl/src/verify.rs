@@ -1,0 +1,216 @@
+//! `cachectl verify`: hash base files against their sidecars, and write the missing sidecars.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+
+use cachectl_naming::classify_os;
+use serde::Serialize;
+
+use crate::checksums::{ChecksumMode, ChecksumState, check};
+use crate::cli::{CommandError, Format, VerifyArgs};
+use crate::exit;
+use crate::report::{SCHEMA, WarningEntry, human_bytes};
+use crate::scan::ScanConfig;
+
+/// One file verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedFile {
+    /// Its name.
+    pub name: String,
+    /// Its path.
+    pub path: String,
+    /// `valid`, `corrupt`, `written` or `not_checked`.
+    pub checksum: ChecksumState,
+    /// The digest of the file as it is.
+    pub sha1: Option<String>,
+    /// The digest its sidecar stores.
+    pub stored_sha1: Option<String>,
+    /// Its size.
+    pub size_bytes: u64,
+    /// What happened, in a sentence.
+    pub reason: String,
+}
+
+/// Totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifySummary {
+    /// Files verified.
+    pub files: usize,
+    /// Files that match their sidecar.
+    pub valid: usize,
+    /// Files that do not.
+    pub corrupt: usize,
+    /// Files given a new sidecar.
+    pub written: usize,
+    /// Files that could not be checked.
+    pub not_checked: usize,
+    /// Bytes hashed.
+    pub bytes_hashed: u64,
+}
+
+/// The report of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The JSON schema version.
+    pub schema: u32,
+    /// `verify`.
+    pub command: &'static str,
+    /// The cache directory.
+    pub base_dir: String,
+    /// Totals.
+    pub summary: VerifySummary,
+    /// Problems.
+    pub warnings: Vec<WarningEntry>,
+    /// The files.
+    pub files: Vec<VerifiedFile>,
+}
+
+/// Runs `verify`; returns the exit code.
+pub fn run(
+    scan: &ScanConfig,
+    args: &VerifyArgs,
+    now: i64,
+    out: &mut dyn Write,
+) -> Result<u8, CommandError> {
+    let base_dir = scan.base_dir();
+    let paths: Vec<PathBuf> = if args.files.is_empty() {
+        let entries = std::fs::read_dir(&base_dir).map_err(|err| CommandError::Other {
+            message: format!("cannot list {}: {err}", base_dir.display()),
+            code: exit::FAILURE,
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_ok_and(|t| t.is_file())
+                    && classify_os(&e.file_name()).kind().is_image()
+            })
+            .map(|e| e.path())
+            .collect();
+        paths.sort();
+        paths
+    } else {
+        args.files.clone()
+    };
+
+    let mut report = VerifyReport {
+        schema: SCHEMA,
+        command: "verify",
+        base_dir: base_dir.display().to_string(),
+        summary: VerifySummary::default(),
+        warnings: Vec::new(),
+        files: Vec::new(),
+    };
+    let mut missing_input = false;
+    for path in paths {
+        let size = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            Ok(_) => {
+                missing_input = true;
+                report.warnings.push(WarningEntry {
+                    code: "not_a_file",
+                    message: format!("{}: not a regular file", path.display()),
+                });
+                continue;
+            }
+            Err(err) => {
+                missing_input = true;
+                report.warnings.push(WarningEntry {
+                    code: "unreadable_file",
+                    message: format!("{}: {err}", path.display()),
+                });
+                continue;
+            }
+        };
+        let outcome = check(&path, ChecksumMode::Verify, now as f64);
+        let reason = match outcome.state {
+            ChecksumState::Valid => "matches its sidecar".to_owned(),
+            ChecksumState::Written => "had no sidecar: one was written".to_owned(),
+            _ => outcome.note.clone().unwrap_or_default(),
+        };
+        match outcome.state {
+            ChecksumState::Valid => report.summary.valid += 1,
+            ChecksumState::Corrupt => report.summary.corrupt += 1,
+            ChecksumState::Written => report.summary.written += 1,
+            ChecksumState::NotChecked | ChecksumState::Missing => report.summary.not_checked += 1,
+        }
+        if outcome.actual.is_some() {
+            report.summary.bytes_hashed += size;
+        }
+        if outcome.problem {
+            let code = if outcome.state == ChecksumState::Corrupt {
+                "corrupt_base_file"
+            } else {
+                "checksum_unchecked"
+            };
+            report.warnings.push(WarningEntry {
+                code,
+                message: reason.clone(),
+            });
+        }
+        report.files.push(VerifiedFile {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            path: path.display().to_string(),
+            checksum: outcome.state,
+            sha1: outcome.actual,
+            stored_sha1: outcome.stored,
+            size_bytes: size,
+            reason,
+        });
+    }
+    report.summary.files = report.files.len();
+
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        Format::Text => out.write_all(render_text(&report).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(if missing_input || report.summary.not_checked > 0 {
+        exit::FAILURE
+    } else if report.summary.corrupt > 0 {
+        exit::CORRUPT
+    } else {
+        exit::SUCCESS
+    })
+}
+
+fn render_text(report: &VerifyReport) -> String {
+    let s = &report.summary;
+    let mut text = format!(
+        "cachectl verify of {}\n{} files: {} valid, {} corrupt, {} written, {} not checked ({} hashed)\n",
+        report.base_dir,
+        s.files,
+        s.valid,
+        s.corrupt,
+        s.written,
+        s.not_checked,
+        human_bytes(s.bytes_hashed)
+    );
+    let width = report.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    if !report.files.is_empty() {
+        text.push('\n');
+    }
+    for file in &report.files {
+        let _ = writeln!(
+            text,
+            "{:<11}  {:<width$}  {:>10}  {}",
+            file.checksum.as_str(),
+            file.name,
+            human_bytes(file.size_bytes),
+            file.reason
+        );
+    }
+    if !report.warnings.is_empty() {
+        text.push_str("\nwarnings:\n");
+        for warning in &report.warnings {
+            let _ = writeln!(text, "  {}", warning.message);
+        }
+    }
+    text
+}
