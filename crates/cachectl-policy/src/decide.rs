@@ -240,12 +240,20 @@ impl Claims {
         if let Some((image_id, local, remote)) =
             entry.fingerprint().and_then(|fp| self.images.get(fp))
         {
-            instances.extend(local.iter().chain(remote).cloned());
-            decision.reasons.push(Reason::ImageInUse {
-                image_id: image_id.clone(),
-                local: local.clone(),
-                remote: remote.clone(),
-            });
+            if entry.kind() == EntryKind::Resized {
+                // A resized copy is in use only while a disk uses it (the seeds' rule): the
+                // scan of every disk says which. Nova re-creates it from the original on demand.
+                decision.reasons.push(Reason::CopyOfUsedImage {
+                    image_id: image_id.clone(),
+                });
+            } else {
+                instances.extend(local.iter().chain(remote).cloned());
+                decision.reasons.push(Reason::ImageInUse {
+                    image_id: image_id.clone(),
+                    local: local.clone(),
+                    remote: remote.clone(),
+                });
+            }
         }
         match entry.kind() {
             EntryKind::Swap => {

@@ -44,6 +44,11 @@ pub enum Reason {
         /// Instances on other hosts sharing the storage, as `name@host`.
         remote: Vec<String>,
     },
+    /// A resized copy of an image instance records use, which no disk uses.
+    CopyOfUsedImage {
+        /// The image id.
+        image_id: String,
+    },
     /// A swap base the records of these instances name.
     SwapInUse {
         /// The instances.
@@ -285,6 +290,12 @@ impl fmt::Display for Reason {
                         NameList(remote)
                     ),
                 }
+            }
+            Self::CopyOfUsedImage { image_id } => {
+                write!(
+                    f,
+                    "a resized copy of image {image_id}, which is in use, but no disk uses this copy"
+                )
             }
             Self::SwapInUse { instances } => write!(f, "swap disk of {}", NameList(instances)),
             Self::EphemeralInUse { instances } => {

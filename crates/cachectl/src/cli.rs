@@ -14,7 +14,13 @@ use crate::scan::ScanConfig;
 
 /// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
 #[derive(Debug, Parser)]
-#[command(name = "cachectl", version, about, max_term_width = 100)]
+#[command(
+    name = "cachectl",
+    bin_name = "cachectl",
+    version,
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Nova's `instances_path`: one directory per instance, and the cache.
     #[arg(

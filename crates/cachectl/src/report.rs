@@ -143,6 +143,12 @@ pub struct Summary {
     pub bytes_reclaimable: u64,
     /// Apparent bytes removed.
     pub bytes_reclaimed: u64,
+    /// Files hashed and compared with their sidecar.
+    pub checksums_checked: usize,
+    /// Sidecars written.
+    pub checksums_written: usize,
+    /// Images checked for a sidecar that have none (audit).
+    pub checksums_missing: usize,
     /// Files under the instances path whose headers were read.
     pub disks_scanned: usize,
     /// Files under the instances path that could not be read.
@@ -209,8 +215,15 @@ impl Report {
                 FileState::RemoveFailed => summary.remove_failed += 1,
                 FileState::Ignored => summary.ignored += 1,
             }
-            if file.checksum == ChecksumState::Corrupt {
-                summary.corrupt += 1;
+            match file.checksum {
+                ChecksumState::Corrupt => {
+                    summary.corrupt += 1;
+                    summary.checksums_checked += 1;
+                }
+                ChecksumState::Valid => summary.checksums_checked += 1,
+                ChecksumState::Written => summary.checksums_written += 1,
+                ChecksumState::Missing => summary.checksums_missing += 1,
+                ChecksumState::NotChecked => {}
             }
         }
         self.summary = summary;
@@ -229,10 +242,10 @@ impl Report {
 
     fn render_text(&self) -> String {
         let mut text = String::new();
-        let mode = if self.dry_run {
-            " (dry run: nothing changed)"
-        } else {
-            ""
+        let mode = match (self.command, self.dry_run) {
+            ("audit", _) => " (read-only)",
+            (_, true) => " (dry run: nothing changed)",
+            _ => "",
         };
         let _ = writeln!(
             text,
@@ -279,6 +292,13 @@ impl Report {
         }
         parts.push(format!("{} corrupt", s.corrupt));
         let _ = writeln!(text, "{} files: {}", s.files, parts.join(", "));
+        if s.checksums_checked > 0 || s.checksums_missing > 0 {
+            let _ = writeln!(
+                text,
+                "checksums: {} verified, {} written, {} without a sidecar",
+                s.checksums_checked, s.checksums_written, s.checksums_missing
+            );
+        }
         let _ = writeln!(
             text,
             "{} disks scanned, {} unreadable",
@@ -292,7 +312,7 @@ impl Report {
                 .iter()
                 .map(|f| {
                     let checksum = match f.checksum {
-                        ChecksumState::NotChecked => String::new(),
+                        ChecksumState::NotChecked | ChecksumState::Missing => String::new(),
                         other => format!(" [checksum {}]", other.as_str()),
                     };
                     [
