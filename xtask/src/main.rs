@@ -1,1 +1,78 @@
-fn main() {}
+//! Project automation, one binary: `cargo xtask ci` is what `.ci/run` calls.
+//!
+//! ```text
+//! cargo xtask ci      fmt --check, clippy -D warnings, cargo test --workspace, snapshot check
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("-h" | "--help") | None => {
+            println!("usage: cargo xtask <ci>\n\n  ci   fmt --check, clippy -D warnings, cargo test --workspace, snapshot check");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}: try `cargo xtask --help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`cargo {}` failed ({status})", args.join(" "))) }
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"], &[])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    // Snapshots must match as committed: insta never writes new ones in CI.
+    cargo(&["test", "--workspace"], &[("INSTA_UPDATE", "no"), ("CI", "true")])?;
+    check_no_pending_snapshots()
+}
+
+/// A `.snap.new` or `.pending-snap` file is a snapshot someone forgot to review.
+fn check_no_pending_snapshots() -> Result<(), String> {
+    let mut pending = Vec::new();
+    let mut dirs = vec![root()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if !matches!(name.as_str(), "target" | ".git") {
+                    dirs.push(path);
+                }
+            } else if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+                pending.push(path.display().to_string());
+            }
+        }
+    }
+    if pending.is_empty() {
+        eprintln!("xtask: snapshots: none pending");
+        Ok(())
+    } else {
+        Err(format!("unreviewed snapshots: {}", pending.join(", ")))
+    }
+}

@@ -71,7 +71,7 @@ mod tests {
         assert!(Fingerprint::parse("356A192B7913B04C54574D18C28D46E6395428AB").is_err());
         assert!(Fingerprint::parse("549867354867").is_err());
         assert_eq!(
-            Fingerprint::parse("zz").unwrap_err().to_string(),
+            Fingerprint::parse("zz").expect_err("not hex").to_string(),
             r#""zz" is not a fingerprint: expected 40 lowercase hex digits"#
         );
     }

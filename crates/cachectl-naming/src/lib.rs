@@ -10,7 +10,8 @@
 //!
 //! let fp = fingerprint("1");
 //! assert_eq!(fp.as_str(), "356a192b7913b04c54574d18c28d46e6395428ab");
-//! let entry = classify(&format!("{fp}_10737418240"));
+//! let name = format!("{fp}_10737418240");
+//! let entry = classify(&name);
 //! assert_eq!(entry.kind(), EntryKind::Resized);
 //! assert_eq!(entry.fingerprint(), Some(fp.as_str()));
 //! ```

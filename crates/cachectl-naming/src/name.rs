@@ -203,18 +203,16 @@ pub fn classify(name: &str) -> EntryName<'_> {
         return entry;
     }
     for kind in [SidecarKind::Info, SidecarKind::Sha1] {
-        if let Some(of) = name.strip_suffix(kind.suffix()) {
-            if classify_image(of).is_some() {
+        if let Some(of) = name.strip_suffix(kind.suffix())
+            && classify_image(of).is_some() {
                 return EntryName::Sidecar { of, kind };
             }
-        }
     }
     for kind in [LeftoverKind::Part, LeftoverKind::Converted] {
-        if let Some(of) = name.strip_suffix(kind.suffix()) {
-            if classify_image(of).is_some() {
+        if let Some(of) = name.strip_suffix(kind.suffix())
+            && classify_image(of).is_some() {
                 return EntryName::DownloadLeftover { of, kind };
             }
-        }
     }
     EntryName::Foreign
 }
@@ -224,8 +222,8 @@ fn classify_image(name: &str) -> Option<EntryName<'_>> {
     if is_fingerprint(name) {
         return Some(EntryName::Original { fingerprint: name });
     }
-    if let Some((fingerprint, rest)) = name.split_at_checked(FINGERPRINT_LEN) {
-        if is_fingerprint(fingerprint) {
+    if let Some((fingerprint, rest)) = name.split_at_checked(FINGERPRINT_LEN)
+        && is_fingerprint(fingerprint) {
             let suffix = rest.strip_prefix('_')?;
             return if suffix == "sm" {
                 Some(EntryName::LegacySmall { fingerprint })
@@ -238,7 +236,6 @@ fn classify_image(name: &str) -> Option<EntryName<'_>> {
                 None
             };
         }
-    }
     if let Some(size_mb) = name.strip_prefix("swap_") {
         return is_digits(size_mb).then_some(EntryName::Swap { size_mb });
     }

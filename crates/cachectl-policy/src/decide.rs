@@ -306,7 +306,7 @@ impl Claims {
                 instances: local.clone(),
             })
             .collect();
-        absent.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        absent.sort_by_key(ToString::to_string);
         warnings.extend(absent);
         for name in self.swap.keys().chain(self.ephemeral.keys()) {
             // Of the names an ephemeral disk may have, one present is enough.

@@ -178,7 +178,7 @@ fn check(spec: &Qcow2Spec<'_>) -> Result<(), CreateError> {
     if !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&spec.cluster_bits) {
         return Err(CreateError::InvalidClusterBits(spec.cluster_bits));
     }
-    if spec.virtual_size % 512 != 0 {
+    if !spec.virtual_size.is_multiple_of(512) {
         return Err(CreateError::UnalignedVirtualSize(spec.virtual_size));
     }
     if let Some(name) = spec.backing_file {

