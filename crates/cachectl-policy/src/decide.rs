@@ -64,6 +64,11 @@ pub fn plan(facts: &Facts) -> Plan {
             }
             claims.add_record_reasons(&entry, &file.name, &mut decision);
             disk_uses.add_reasons(&file.name, &mut decision);
+            if decision.reasons.iter().any(is_use) {
+                decision
+                    .reasons
+                    .retain(|r| !matches!(r, Reason::CopyOfUsedImage { .. }));
+            }
             if decision.state == State::Ignore {
                 return decision;
             }
@@ -167,6 +172,8 @@ struct Claims {
     image_of_fingerprint: HashMap<String, String>,
     swap: BTreeMap<String, Vec<String>>,
     ephemeral: BTreeMap<String, Vec<String>>,
+    /// The swap and ephemeral bases local instances need, each as the names it may have.
+    local_bases: Vec<Vec<String>>,
     /// Directory names records claim (every record, counted or not).
     dirs: HashSet<String>,
 }
@@ -180,11 +187,15 @@ impl Claims {
                 .instances
                 .iter()
                 .partition::<Vec<_>, _>(|(_, host)| *host == facts.host);
-            let local = local.into_iter().map(|(name, _)| name.clone()).collect();
-            let remote = remote
-                .into_iter()
-                .map(|(name, host)| format!("{name}@{host}"))
-                .collect();
+            let mut local_names = Vec::new();
+            for (name, _) in local {
+                push_unique(&mut local_names, name);
+            }
+            let mut remote_names = Vec::new();
+            for (name, host) in remote {
+                push_unique(&mut remote_names, &format!("{name}@{host}"));
+            }
+            let (local, remote) = (local_names, remote_names);
             let fp = fingerprint(&image_id).to_string();
             image_of_fingerprint.insert(fp.clone(), image_id.clone());
             images.insert(fp, (image_id, local, remote));
@@ -201,14 +212,24 @@ impl Claims {
         };
         let mut swap: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut ephemeral: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut local_bases = Vec::new();
         for record in records {
             let who = display_instance(record, &facts.host);
+            let local = record.host == facts.host;
             if let Some(mb) = record.swap_mb.filter(|&mb| mb > 0) {
-                swap.entry(swap_name(mb)).or_default().push(who.clone());
+                let name = swap_name(mb);
+                push_unique(swap.entry(name.clone()).or_default(), &who);
+                if local {
+                    local_bases.push(vec![name]);
+                }
             }
             if let Some(gb) = record.ephemeral_gb.filter(|&gb| gb > 0) {
-                for name in ephemeral_name(gb, record.os_type.as_deref(), &fs) {
-                    ephemeral.entry(name).or_default().push(who.clone());
+                let names = ephemeral_name(gb, record.os_type.as_deref(), &fs);
+                for name in &names {
+                    push_unique(ephemeral.entry(name.clone()).or_default(), &who);
+                }
+                if local {
+                    local_bases.push(names);
                 }
             }
         }
@@ -231,6 +252,7 @@ impl Claims {
             image_of_fingerprint,
             swap,
             ephemeral,
+            local_bases,
             dirs,
         }
     }
@@ -278,10 +300,11 @@ impl Claims {
     }
 
     fn warn_about_absent_files(&self, facts: &Facts, warnings: &mut Vec<Warning>) {
+        // Any entry by that name counts as present: a symlinked base is there, if left alone.
         let present: HashSet<&str> = facts
             .files
             .iter()
-            .filter(|f| f.file_type == FileType::Regular && f.name_is_utf8)
+            .filter(|f| f.name_is_utf8)
             .map(|f| f.name.as_str())
             .collect();
         let present_fingerprints: HashSet<&str> = present
@@ -308,13 +331,15 @@ impl Claims {
             .collect();
         absent.sort_by_key(ToString::to_string);
         warnings.extend(absent);
-        for name in self.swap.keys().chain(self.ephemeral.keys()) {
-            // Of the names an ephemeral disk may have, one present is enough.
-            let is_alternative_present = name.starts_with("ephemeral_")
-                && self.ephemeral.iter().any(|(other, users)| {
-                    present.contains(other.as_str()) && self.ephemeral.get(name) == Some(users)
-                });
-            if !present.contains(name.as_str()) && !is_alternative_present {
+        // One warning per base a local instance needs, whichever of its names is present.
+        let mut warned = BTreeSet::new();
+        for candidates in &self.local_bases {
+            if !candidates
+                .iter()
+                .any(|name| present.contains(name.as_str()))
+                && let Some(name) = candidates.first()
+                && warned.insert(name.clone())
+            {
                 warnings.push(Warning::AbsentSwapOrEphemeral { name: name.clone() });
             }
         }
@@ -343,6 +368,13 @@ impl Claims {
                 orphan
             })
             .collect()
+    }
+}
+
+/// Adds `name` unless it is there already (an instance may name one image twice).
+fn push_unique(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_owned());
     }
 }
 
@@ -493,7 +525,11 @@ fn sidecars_follow_their_images(files: &mut [FileDecision]) {
             file.state = State::Remove;
             file.reasons = vec![Reason::SidecarOfRemoved { image }];
         } else {
-            file.state = State::InUse;
+            file.state = if image_state == State::TooYoung {
+                State::TooYoung
+            } else {
+                State::InUse
+            };
             file.reasons = vec![Reason::SidecarOfKept { image }];
         }
     }

@@ -31,6 +31,8 @@ mod decide;
 mod duration;
 mod facts;
 mod plan;
+#[cfg(test)]
+mod tests;
 mod usage;
 
 pub use decide::plan;

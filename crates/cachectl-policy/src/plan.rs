@@ -362,8 +362,9 @@ impl fmt::Display for Warning {
             ),
             Self::UnreadableSkipped { unreadable } => write!(
                 f,
-                "{unreadable} unreadable {} skipped (--skip-unreadable): cache files only they use may be removed",
-                plural(*unreadable, "file", "files")
+                "{unreadable} unreadable {} skipped (--skip-unreadable): cache files only {} may be removed",
+                plural(*unreadable, "file", "files"),
+                plural(*unreadable, "it uses", "they use")
             ),
             Self::AbsentBaseFile {
                 image_id,
