@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+mod chain;
 mod create;
 mod header;
 mod read;
@@ -41,6 +42,7 @@ mod resolve;
 #[cfg(test)]
 mod test_support;
 
+pub use chain::{ChainError, ChainWalk, DEFAULT_MAX_DEPTH, Link, walk_chain};
 pub use create::{CreateError, Qcow2Spec, create_image};
 pub use header::{
     DiskHeader, Format, HeaderError, MAX_BACKING_NAME_LEN, MAX_CLUSTER_BITS, MAX_HEADER_BYTES,

@@ -116,10 +116,12 @@ pub fn check(image: &Path, mode: ChecksumMode, now: f64) -> ChecksumOutcome {
     match verify(image, &stored) {
         Ok(Verification::Valid) => {
             // Writing a legacy digest into .info retires the .sha1 (Folsom's migration).
-            if stored.format == SidecarFormat::Sha1 && mode != ChecksumMode::Audit
-                && let Err(err) = write_info(image, &stored.sha1, now) {
-                    return ChecksumOutcome::problem(err.to_string());
-                }
+            if stored.format == SidecarFormat::Sha1
+                && mode != ChecksumMode::Audit
+                && let Err(err) = write_info(image, &stored.sha1, now)
+            {
+                return ChecksumOutcome::problem(err.to_string());
+            }
             ChecksumOutcome {
                 actual: Some(stored.sha1.to_ascii_lowercase()),
                 stored: Some(stored.sha1),

@@ -1,32 +1,17 @@
 //! `cachectl inspect`: what `qemu-img info` says of a disk, read by cachectl's own parser.
 
-use std::collections::HashSet;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use cachectl_qcow2::{BackingTarget, DiskHeader, Format, read_header, resolve_backing};
+use cachectl_qcow2::{BackingTarget, ChainError, DiskHeader, Format, Link, walk_chain};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{CommandError, InspectArgs, InspectOutput};
 use crate::exit;
 use crate::report::human_bytes;
 
-/// The deepest chain `--backing-chain` follows.
-pub const MAX_CHAIN_LEN: usize = 256;
-
-/// One image of a chain, as `qemu-img info` describes it.
-#[derive(Debug, Clone)]
-pub struct ImageInfo {
-    /// The path it was opened by.
-    pub filename: PathBuf,
-    /// Its header.
-    pub header: DiskHeader,
-    /// Bytes allocated on disk.
-    pub actual_size: u64,
-    /// Where its backing name points, if it has one.
-    pub backing: Option<BackingTarget>,
-}
+/// The most backing files `--backing-chain` follows below a disk.
+pub const MAX_CHAIN_LEN: u32 = cachectl_qcow2::DEFAULT_MAX_DEPTH;
 
 /// Runs `inspect`; returns the exit code.
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
@@ -39,16 +24,16 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
             let mut values: Vec<Value> = chains
                 .iter()
                 .map(|chain| {
-                    let infos: Vec<Value> = chain.iter().map(to_json).collect();
+                    let mut infos: Vec<Value> = chain.iter().map(to_json).collect();
                     if args.backing_chain {
                         Value::Array(infos)
                     } else {
-                        infos.into_iter().next().unwrap_or(Value::Null)
+                        infos.swap_remove(0)
                     }
                 })
                 .collect();
             let value = if values.len() == 1 {
-                values.remove(0)
+                values.swap_remove(0)
             } else {
                 Value::Array(values)
             };
@@ -56,13 +41,11 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
             writeln!(out)?;
         }
         InspectOutput::Human => {
-            let mut first = true;
-            for info in chains.iter().flatten() {
-                if !first {
+            for (i, link) in chains.iter().flatten().enumerate() {
+                if i > 0 {
                     writeln!(out)?;
                 }
-                first = false;
-                out.write_all(to_human(info).as_bytes())?;
+                out.write_all(to_human(link).as_bytes())?;
             }
         }
     }
@@ -70,81 +53,27 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
     Ok(exit::SUCCESS)
 }
 
-/// Reads `disk` and, with `follow`, every image below it; a loop, an over-long chain or an
-/// unreadable image is an error naming the file.
-pub fn chain(disk: &Path, follow: bool) -> Result<Vec<ImageInfo>, CommandError> {
-    let mut infos = Vec::new();
-    let mut seen = HashSet::new();
-    let mut path = disk.to_path_buf();
-    loop {
-        let read = read_header(&path).map_err(|err| CommandError::Other {
+/// Reads `disk` and, with `follow`, every image below it (never fewer than one); a loop, an
+/// over-long chain or an unreadable image is an error naming the file.
+pub fn chain(disk: &Path, follow: bool) -> Result<Vec<Link>, CommandError> {
+    let mut links = Vec::new();
+    for link in walk_chain(disk).max_depth(MAX_CHAIN_LEN) {
+        let link = link.map_err(|err| CommandError::Other {
             message: describe(&err),
             code: exit::BAD_INPUT,
         })?;
-        if !seen.insert((read.dev, read.ino)) {
-            return Err(CommandError::Other {
-                message: format!(
-                    "{}: backing chain loops back to {}",
-                    disk.display(),
-                    path.display()
-                ),
-                code: exit::BAD_INPUT,
-            });
-        }
-        let actual_size = std::fs::metadata(&path)
-            .map(|m| m.blocks() * 512)
-            .unwrap_or(0);
-        let backing = read
-            .header
-            .backing_file
-            .as_deref()
-            .map(|name| resolve_backing(&path, name));
-        let declared_raw = read.header.backing_format.as_deref() == Some(b"raw".as_slice());
-        let next = match &backing {
-            Some(BackingTarget::File(next)) => Some(next.clone()),
-            _ => None,
-        };
-        infos.push(ImageInfo {
-            filename: path.clone(),
-            header: read.header,
-            actual_size,
-            backing,
-        });
-        let Some(next) = next.filter(|_| follow) else {
-            break;
-        };
-        if infos.len() >= MAX_CHAIN_LEN {
-            return Err(CommandError::Other {
-                message: format!(
-                    "{}: backing chain longer than {MAX_CHAIN_LEN} images",
-                    disk.display()
-                ),
-                code: exit::BAD_INPUT,
-            });
-        }
-        if declared_raw {
-            // A backing file declared raw is never probed for a format.
-            let meta = std::fs::metadata(&next).map_err(|err| CommandError::Other {
-                message: format!("{}: {err}", next.display()),
-                code: exit::BAD_INPUT,
-            })?;
-            infos.push(ImageInfo {
-                filename: next,
-                header: DiskHeader::raw(meta.len()),
-                actual_size: meta.blocks() * 512,
-                backing: None,
-            });
+        links.push(link);
+        if !follow {
             break;
         }
-        path = next;
     }
-    Ok(infos)
+    Ok(links)
 }
 
-fn describe(err: &cachectl_qcow2::ReadError) -> String {
+fn describe(err: &ChainError) -> String {
     use std::error::Error;
-    match err.source() {
-        Some(source) => format!("{err}: {source}"),
+    match err.source().and_then(Error::source) {
+        Some(cause) => format!("{err}: {cause}"),
         None => err.to_string(),
     }
 }
@@ -153,7 +82,7 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn full_backing(info: &ImageInfo) -> Option<String> {
+fn full_backing(info: &Link) -> Option<String> {
     match info.backing.as_ref()? {
         BackingTarget::File(path) => Some(path.display().to_string()),
         BackingTarget::Protocol { name, .. } => Some(lossy(name)),
@@ -199,22 +128,19 @@ fn format_specific(header: &DiskHeader) -> Option<Value> {
     Some(json!({"type": "qcow2", "data": data}))
 }
 
-fn to_json(info: &ImageInfo) -> Value {
+fn to_json(info: &Link) -> Value {
     let header = &info.header;
     let mut object = Map::new();
     object.insert(
         "virtual-size".into(),
         json!(header.virtual_size.unwrap_or(0)),
     );
-    object.insert(
-        "filename".into(),
-        json!(info.filename.display().to_string()),
-    );
+    object.insert("filename".into(), json!(info.path.display().to_string()));
     if let Some(cluster) = header.cluster_size {
         object.insert("cluster-size".into(), json!(cluster));
     }
     object.insert("format".into(), json!(header.format.as_str()));
-    object.insert("actual-size".into(), json!(info.actual_size));
+    object.insert("actual-size".into(), json!(info.allocated));
     if let Some(specific) = format_specific(header) {
         object.insert("format-specific".into(), specific);
     }
@@ -231,15 +157,15 @@ fn to_json(info: &ImageInfo) -> Value {
     Value::Object(object)
 }
 
-fn to_human(info: &ImageInfo) -> String {
+fn to_human(info: &Link) -> String {
     let header = &info.header;
     let size = header.virtual_size.unwrap_or(0);
     let mut text = format!(
         "image: {}\nfile format: {}\nvirtual size: {} ({size} bytes)\ndisk size: {}\n",
-        info.filename.display(),
+        info.path.display(),
         header.format,
         human_bytes(size),
-        human_bytes(info.actual_size)
+        human_bytes(info.allocated)
     );
     if let Some(cluster) = header.cluster_size {
         text.push_str(&format!("cluster_size: {cluster}\n"));

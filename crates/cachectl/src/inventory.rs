@@ -99,7 +99,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Instance>, InventoryError>
         && bytes[at] != b'{'
     {
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-        let column = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1) + 1;
+        let column = at
+            - bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |nl| nl + 1)
+            + 1;
         return Err(InventoryError::Malformed {
             path: path.to_owned(),
             line,

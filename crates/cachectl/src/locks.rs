@@ -71,21 +71,21 @@ pub fn lock_within(path: &Path, timeout: Duration) -> io::Result<Option<Lock>> {
 /// open it.
 fn open_lock_file(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent()
-        && !dir.is_dir() {
-            fs::create_dir_all(dir)?;
-            if let Some(parent) = dir.parent() {
-                match_directory_owner(File::open(dir)?, parent)?;
-            }
+        && !dir.is_dir()
+    {
+        fs::create_dir_all(dir)?;
+        if let Some(parent) = dir.parent() {
+            match_directory_owner(File::open(dir)?, parent)?;
         }
+    }
     let existed = path.exists();
     let file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o644)
         .open(path)?;
-    if !existed
-        && let Some(dir) = path.parent() {
-            match_directory_owner(&file, dir)?;
-        }
+    if !existed && let Some(dir) = path.parent() {
+        match_directory_owner(&file, dir)?;
+    }
     Ok(file)
 }

@@ -139,12 +139,12 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     if changes
         && let Err(err) =
             storage::register(&config.scan.instances_path, &config.host, config.now as f64)
-        {
-            warnings.push(WarningEntry {
-                code: "register_failed",
-                message: format!("cannot register this host: {err}"),
-            });
-        }
+    {
+        warnings.push(WarningEntry {
+            code: "register_failed",
+            message: format!("cannot register this host: {err}"),
+        });
+    }
     let registry = storage::read_registry(&config.scan.instances_path)?;
     if let Registry::Malformed(problem) = &registry {
         warnings.push(WarningEntry {
@@ -189,15 +189,13 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     if changes {
         for (decision, file) in first_plan.files.iter().zip(&first_scan.files) {
             if decision.touch
-                && let Err(err) = touch(&file.path, config.now) {
-                    warnings.push(WarningEntry {
-                        code: "touch_failed",
-                        message: format!(
-                            "cannot refresh the mtime of {}: {err}",
-                            file.path.display()
-                        ),
-                    });
-                }
+                && let Err(err) = touch(&file.path, config.now)
+            {
+                warnings.push(WarningEntry {
+                    code: "touch_failed",
+                    message: format!("cannot refresh the mtime of {}: {err}", file.path.display()),
+                });
+            }
         }
         remove_confirmed(config, &mut facts, &first_scan, &mut fates, &mut warnings)?;
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use cachectl_naming::{EntryKind, classify_os};
 use cachectl_policy::{CacheFile, Disk, DiskUse, FileType, UnreadableFile, UseKind};
-use cachectl_qcow2::{BackingTarget, ReadError, read_header, resolve_backing};
+use cachectl_qcow2::{BackingTarget, ChainError, ReadError, walk_chain};
 
 /// The deepest backing chain followed; deeper chains are reported unreadable.
 pub const MAX_CHAIN_DEPTH: u32 = 64;
@@ -89,11 +89,15 @@ struct Reference {
     kind: UseKind,
 }
 
-/// What following one file's chain found, cached by device and inode.
+/// What reading one possible disk found.
 #[derive(Debug, Clone)]
-enum ChainResult {
-    Refs(Vec<Reference>),
+enum Probe {
+    /// Not a disk after all (not a regular file, or gone): why.
+    Skipped(&'static str),
+    /// Its chain cannot be read: why.
     Unreadable(String),
+    /// The cache files its chain uses.
+    Uses(Vec<DiskUse>),
 }
 
 /// Scans the cache directory and everything else under the instances path.
@@ -126,17 +130,16 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
         if file.fact.file_type != FileType::Regular || matches!(kind, EntryKind::Sidecar) {
             continue;
         }
-        match scanner.follow_from_cache_file(&file.path) {
-            Ok(Some(refs)) => {
-                let uses = scanner.match_references(&refs);
+        match scanner.chain_uses(&file.path, true) {
+            Probe::Uses(uses) => {
                 file.fact.backed_by = uses
                     .into_iter()
                     .map(|u| u.file)
                     .filter(|f| *f != file.fact.name)
                     .collect();
             }
-            Ok(None) => {}
-            Err(problem) => scan.unreadable.push(UnreadableFile {
+            Probe::Skipped(_) => {}
+            Probe::Unreadable(problem) => scan.unreadable.push(UnreadableFile {
                 path: relative_display(&config.instances_path, &file.path),
                 problem,
             }),
@@ -168,8 +171,6 @@ struct Scanner {
     base_dir: PathBuf,
     cache_ids: HashMap<(u64, u64), String>,
     cache_names: HashSet<String>,
-    /// Chains already followed, by the device and inode of their top.
-    memo: HashMap<(u64, u64), ChainResult>,
     /// `stat` of reference targets, by path.
     target_ids: HashMap<PathBuf, Option<(u64, u64)>>,
 }
@@ -215,45 +216,20 @@ impl Scanner {
             return;
         }
         let shown = relative_display(root, path);
-        let refs = match read_header(path) {
-            Ok(read) => {
+        match self.chain_uses(path, false) {
+            Probe::Skipped(why) => tracing::debug!(path = %shown, "{why}: skipped"),
+            Probe::Unreadable(problem) => {
                 scan.probed += 1;
-                if let Some(file) = self.cache_ids.get(&(read.dev, read.ino)) {
-                    // A link to a cache file (a symlink or a hard link) uses it directly.
-                    let uses = vec![DiskUse {
-                        file: file.clone(),
-                        kind: UseKind::Backing { depth: 0 },
-                        by_name_only: false,
-                    }];
-                    scan.disks.push(Disk {
-                        path: shown.clone(),
-                        dir: top.map(str::to_owned),
-                        uses,
-                    });
-                    return;
-                }
-                self.follow(path, (read.dev, read.ino), &read.header)
+                scan.unreadable.push(UnreadableFile {
+                    path: shown,
+                    problem,
+                });
             }
-            Err(ReadError::NotFound(_)) => {
-                tracing::debug!(path = %shown, "vanished during the scan: skipped");
-                return;
-            }
-            Err(ReadError::NotRegularFile { kind, .. }) => {
-                tracing::debug!(path = %shown, kind, "not a regular file: skipped");
-                return;
-            }
-            Err(err) => ChainResult::Unreadable(problem_of(&err)),
-        };
-        match refs {
-            ChainResult::Unreadable(problem) => scan.unreadable.push(UnreadableFile {
-                path: shown,
-                problem,
-            }),
-            ChainResult::Refs(refs) => {
-                let uses = self.match_references(&refs);
+            Probe::Uses(uses) => {
+                scan.probed += 1;
                 if !uses.is_empty() {
                     scan.disks.push(Disk {
-                        path: shown.clone(),
+                        path: shown,
                         dir: top.map(str::to_owned),
                         uses,
                     });
@@ -262,113 +238,70 @@ impl Scanner {
         }
     }
 
-    /// The references of a cache file's own chain, `None` if it has none.
-    fn follow_from_cache_file(&mut self, path: &Path) -> Result<Option<Vec<Reference>>, String> {
-        match read_header(path) {
-            Ok(read) => match self.follow(path, (read.dev, read.ino), &read.header) {
-                ChainResult::Refs(refs) if refs.is_empty() => Ok(None),
-                ChainResult::Refs(refs) => Ok(Some(refs)),
-                ChainResult::Unreadable(problem) => Err(problem),
-            },
-            Err(ReadError::NotFound(_) | ReadError::NotRegularFile { .. }) => Ok(None),
-            Err(err) => Err(problem_of(&err)),
-        }
-    }
-
-    /// Follows the chain below an image whose header is read: every file it references, down to
-    /// the first file in the cache (whose own chain the cache scan covers), a raw file, or the end.
-    fn follow(
-        &mut self,
-        top: &Path,
-        top_id: (u64, u64),
-        header: &cachectl_qcow2::DiskHeader,
-    ) -> ChainResult {
-        if let Some(known) = self.memo.get(&top_id) {
-            return known.clone();
-        }
-        let result = self.follow_uncached(top, top_id, header);
-        self.memo.insert(top_id, result.clone());
-        result
-    }
-
-    fn follow_uncached(
-        &mut self,
-        top: &Path,
-        top_id: (u64, u64),
-        header: &cachectl_qcow2::DiskHeader,
-    ) -> ChainResult {
+    /// Walks the chain below `path` and says which cache files it uses: the files it references,
+    /// down to the first cache file (whose own chain the cache scan covers) or a raw file.
+    fn chain_uses(&mut self, path: &Path, is_cache_file: bool) -> Probe {
         let mut refs = Vec::new();
-        let mut seen = HashSet::from([top_id]);
-        let mut current = top.to_path_buf();
-        let mut current_header = header.clone();
-        for depth in 0..MAX_CHAIN_DEPTH {
-            if let Some(name) = current_header.external_data_file() {
-                match self.target_of(&current, name) {
-                    Ok(Some(target)) => refs.push(Reference {
-                        target,
-                        kind: UseKind::DataFile { depth },
+        for link in walk_chain(path).max_depth(MAX_CHAIN_DEPTH) {
+            let link = match link {
+                Ok(link) => link,
+                Err(err) if err.is_missing_backing_file() => break,
+                Err(ChainError::Read {
+                    depth: 0,
+                    source: ReadError::NotFound(_),
+                    ..
+                }) => {
+                    return Probe::Skipped("vanished during the scan");
+                }
+                Err(ChainError::Read {
+                    depth: 0,
+                    source: ReadError::NotRegularFile { kind, .. },
+                    ..
+                }) => {
+                    return Probe::Skipped(kind);
+                }
+                Err(err) => return Probe::Unreadable(describe(&err)),
+            };
+            if link.depth == 0 && !is_cache_file {
+                if let Some(file) = self.cache_ids.get(&link.dev_ino) {
+                    // A link to a cache file (a symlink or a hard link) uses it directly.
+                    let kind = UseKind::Backing { depth: 0 };
+                    return Probe::Uses(vec![DiskUse {
+                        file: file.clone(),
+                        kind,
+                        by_name_only: false,
+                    }]);
+                }
+            }
+            if let Some(target) = &link.data_file {
+                match target.file_path() {
+                    Some(file) => refs.push(Reference {
+                        target: file,
+                        kind: UseKind::DataFile { depth: link.depth },
                     }),
-                    Ok(None) => {}
-                    Err(problem) => return ChainResult::Unreadable(problem),
+                    None => return Probe::Unreadable(unresolvable(&link.path, target)),
                 }
             }
-            let Some(name) = &current_header.backing_file else {
-                return ChainResult::Refs(refs);
+            let Some(target) = &link.backing else { break };
+            let Some(file) = target.file_path() else {
+                if let BackingTarget::Json(_) = target {
+                    return Probe::Unreadable(unresolvable(&link.path, target));
+                }
+                tracing::debug!(image = %link.path.display(), "backing file on a network protocol: not a cache file");
+                break;
             };
-            let target = match self.target_of(&current, name) {
-                Ok(Some(target)) => target,
-                Ok(None) => return ChainResult::Refs(refs),
-                Err(problem) => return ChainResult::Unreadable(problem),
-            };
+            let reaches_cache = self.is_cache_file(&file);
             refs.push(Reference {
-                target: target.clone(),
-                kind: UseKind::Backing { depth: depth + 1 },
+                target: file,
+                kind: UseKind::Backing {
+                    depth: link.depth + 1,
+                },
             });
-            let declared_raw = current_header.backing_format.as_deref() == Some(b"raw".as_slice());
-            if declared_raw || self.is_cache_file(&target) {
-                return ChainResult::Refs(refs);
+            if reaches_cache {
+                break;
             }
-            let read = match read_header(&target) {
-                Ok(read) => read,
-                // A backing file that is not there uses nothing further.
-                Err(ReadError::NotFound(_)) => return ChainResult::Refs(refs),
-                Err(err) => {
-                    return ChainResult::Unreadable(format!(
-                        "its backing file {}: {}",
-                        target.display(),
-                        problem_of(&err)
-                    ));
-                }
-            };
-            if !seen.insert((read.dev, read.ino)) {
-                return ChainResult::Unreadable(format!(
-                    "backing chain loops at {}",
-                    target.display()
-                ));
-            }
-            current = target;
-            current_header = read.header;
         }
-        ChainResult::Unreadable(format!(
-            "backing chain deeper than {MAX_CHAIN_DEPTH} levels"
-        ))
-    }
-
-    /// The file a backing or data file name points to; `None` for network protocols.
-    fn target_of(&self, image: &Path, name: &[u8]) -> Result<Option<PathBuf>, String> {
-        match resolve_backing(image, name) {
-            BackingTarget::File(path) => Ok(Some(path)),
-            BackingTarget::Protocol { protocol, .. } => {
-                tracing::debug!(image = %image.display(), protocol, "backing file on a network protocol: not a cache file");
-                Ok(None)
-            }
-            BackingTarget::Json(json) => json_file_name(&json).map(Some).ok_or_else(|| {
-                format!(
-                    "backing name {:?} is a json: name that does not name a single file",
-                    String::from_utf8_lossy(&json)
-                )
-            }),
-        }
+        Probe::Uses(self.match_references(&refs))
     }
 
     fn is_cache_file(&mut self, target: &Path) -> bool {
@@ -421,24 +354,27 @@ impl Scanner {
     }
 }
 
-/// `json:{"file": {"filename": "..."}}` or `json:{"file.filename": "..."}` (QEMU's flattened form).
-fn json_file_name(json: &[u8]) -> Option<PathBuf> {
-    let text = json.strip_prefix(b"json:").unwrap_or(json);
-    let value: serde_json::Value = serde_json::from_slice(text).ok()?;
-    let name = value
-        .get("file")
-        .and_then(|file| file.get("filename"))
-        .or_else(|| value.get("file.filename"))?
-        .as_str()?;
-    Some(PathBuf::from(name))
+/// A chain error as one line: the error and what caused it.
+fn describe(err: &ChainError) -> String {
+    use std::error::Error;
+    match err.source() {
+        Some(source) => match source.source() {
+            Some(cause) => format!("{err}: {cause}"),
+            None => err.to_string(),
+        },
+        None => err.to_string(),
+    }
 }
 
-fn problem_of(err: &ReadError) -> String {
-    match err {
-        ReadError::Io { source, .. } => source.to_string(),
-        ReadError::Header { source, .. } => source.to_string(),
-        other => other.to_string(),
-    }
+fn unresolvable(image: &Path, target: &BackingTarget) -> String {
+    let name = match target {
+        BackingTarget::Json(json) => format!("json:{}", String::from_utf8_lossy(json)),
+        other => format!("{other:?}"),
+    };
+    format!(
+        "{}: the name {name:?} does not name a single file cachectl can follow",
+        image.display()
+    )
 }
 
 /// `path` relative to `root`, for reports.
