@@ -262,16 +262,17 @@ impl Scanner {
                 }
                 Err(err) => return Probe::Unreadable(describe(&err)),
             };
-            if link.depth == 0 && !is_cache_file {
-                if let Some(file) = self.cache_ids.get(&link.dev_ino) {
-                    // A link to a cache file (a symlink or a hard link) uses it directly.
-                    let kind = UseKind::Backing { depth: 0 };
-                    return Probe::Uses(vec![DiskUse {
-                        file: file.clone(),
-                        kind,
-                        by_name_only: false,
-                    }]);
-                }
+            if link.depth == 0
+                && !is_cache_file
+                && let Some(file) = self.cache_ids.get(&link.dev_ino)
+            {
+                // A link to a cache file (a symlink or a hard link) uses it directly.
+                let kind = UseKind::Backing { depth: 0 };
+                return Probe::Uses(vec![DiskUse {
+                    file: file.clone(),
+                    kind,
+                    by_name_only: false,
+                }]);
             }
             if let Some(target) = &link.data_file {
                 match target.file_path() {
