@@ -1,4 +1,6 @@
 //! End-to-end tests of cachectl: real directory trees, real qcow2 images, the real command.
 
+mod cli;
+mod scenarios;
 mod seeds;
 mod support;

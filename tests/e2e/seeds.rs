@@ -244,7 +244,7 @@ fn test_find_base_file_nothing() {
 fn test_find_base_file_small() {
     let small = format!("{F968}_sm");
     assert_eq!(
-        find_base_file(&[small.clone()], F968),
+        find_base_file(std::slice::from_ref(&small), F968),
         vec![(small, EntryKind::LegacySmall)]
     );
 }

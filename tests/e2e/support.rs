@@ -237,7 +237,14 @@ impl Host {
 
     /// The insta filters that hide this host's temporary directory.
     pub fn filters(&self) -> Vec<(String, &'static str)> {
-        vec![(regex_escape(&self.root().display().to_string()), "[HOST]")]
+        vec![
+            (regex_escape(&self.root().display().to_string()), "[HOST]"),
+            // Allocated sizes depend on the filesystem the test runs on.
+            (
+                r"[\d.]+ [KMGTP]?i?B of it allocated".to_owned(),
+                "[ALLOCATED] of it allocated",
+            ),
+        ]
     }
 }
 
@@ -311,4 +318,197 @@ fn regex_escape(text: &str) -> String {
 /// A record as the inventory takes it.
 pub fn record(uuid: &str, name: &str, host: &str, image_ref: &str) -> serde_json::Value {
     serde_json::json!({"uuid": uuid, "name": name, "host": host, "image_ref": image_ref})
+}
+
+impl Host {
+    /// A symbolic link at `instances/<rel>` pointing to `target` (which need not exist).
+    pub fn symlink(&self, rel: &str, target: &Path) -> PathBuf {
+        let path = self.instances.join(rel);
+        fs::create_dir_all(path.parent().expect("a parent")).expect("its directory");
+        std::os::unix::fs::symlink(target, &path).expect("a symlink");
+        path
+    }
+
+    /// A FIFO at `instances/<rel>`: reading one without care blocks forever.
+    pub fn fifo(&self, rel: &str) -> PathBuf {
+        let path = self.instances.join(rel);
+        fs::create_dir_all(path.parent().expect("a parent")).expect("its directory");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .expect("a FIFO");
+        path
+    }
+
+    /// Every entry under the host's directory with its type, size and mtime, sorted by path: two
+    /// listings are equal when a command changed nothing on disk.
+    pub fn listing(&self) -> Vec<(String, char, u64, i64)> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, char, u64, i64)>) {
+            use std::os::unix::fs::MetadataExt;
+            for entry in fs::read_dir(dir).expect("a directory") {
+                let path = entry.expect("an entry").path();
+                let meta = fs::symlink_metadata(&path).expect("metadata");
+                let kind = if meta.is_dir() {
+                    'd'
+                } else if meta.is_symlink() {
+                    'l'
+                } else if meta.is_file() {
+                    'f'
+                } else {
+                    '?'
+                };
+                let shown = path
+                    .strip_prefix(root)
+                    .expect("under the root")
+                    .display()
+                    .to_string();
+                // A directory's mtime changes with its entries, which the entries already show.
+                let mtime = if kind == 'd' { 0 } else { meta.mtime() };
+                out.push((shown, kind, meta.size(), mtime));
+                if kind == 'd' {
+                    walk(root, &path, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.root(), self.root(), &mut out);
+        out.sort();
+        out
+    }
+
+    /// Like [`Host::run`], killed after `secs` seconds (exit code 124) so a hang fails the test
+    /// instead of blocking the suite.
+    pub fn run_with_timeout(&self, secs: u32, args: &[&str]) -> Run {
+        let output = Command::new("timeout")
+            .arg(secs.to_string())
+            .arg(cachectl_bin())
+            .arg("--instances-path")
+            .arg(&self.instances)
+            .args(["--host", HOST])
+            .args(args)
+            .env("CACHECTL_NOW", NOW.to_string())
+            .env_remove("CACHECTL_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("timeout (coreutils) runs cachectl");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Another process holding an oslo.concurrency-style lock (`fcntl.lockf(f, LOCK_EX)` on a file
+/// opened for appending), as Nova holds `locks/nova-<name>`; released when dropped.
+pub struct LockHolder {
+    child: std::process::Child,
+}
+
+impl LockHolder {
+    /// Starts `python3`, which takes the lock at `path` and says so before this returns.
+    pub fn hold(path: &Path) -> Self {
+        use std::io::BufRead;
+        const SCRIPT: &str = "import fcntl, sys, time\n\
+                              f = open(sys.argv[1], 'a')\n\
+                              fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                              print('locked', flush=True)\n\
+                              time.sleep(600)\n";
+        fs::create_dir_all(path.parent().expect("a parent")).expect("the lock directory");
+        let child = Command::new("python3")
+            .args(["-c", SCRIPT])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        // Owned first, so that the child is killed whatever happens next.
+        let mut holder = Self { child };
+        let mut line = String::new();
+        std::io::BufReader::new(holder.child.stdout.as_mut().expect("its stdout"))
+            .read_line(&mut line)
+            .expect("python3 says it holds the lock");
+        assert_eq!(line.trim(), "locked", "python3 did not take the lock");
+        holder
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The cache files of `report` in `state`, as a sorted list.
+pub fn sorted_names_in(report: &serde_json::Value, state: &str) -> Vec<String> {
+    let mut names = names_in(report, state);
+    names.sort();
+    names
+}
+
+/// The codes of a JSON report's warnings.
+pub fn warning_codes(report: &serde_json::Value) -> Vec<String> {
+    report["warnings"]
+        .as_array()
+        .map(|warnings| {
+            warnings
+                .iter()
+                .filter_map(|w| w["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The message of the first warning with `code` in a JSON report.
+pub fn warning(report: &serde_json::Value, code: &str) -> String {
+    report["warnings"]
+        .as_array()
+        .and_then(|warnings| warnings.iter().find(|w| w["code"] == code))
+        .and_then(|w| w["message"].as_str())
+        .unwrap_or_else(|| panic!("no warning {code} in {}", report["warnings"]))
+        .to_owned()
+}
+
+/// The fingerprint (cache name of the original) of an image id.
+pub fn fp(image_id: &str) -> String {
+    cachectl_naming::fingerprint(image_id).to_string()
+}
+
+impl Host {
+    /// A qcow2 overlay at `instances/<rel>` made by `qemu-img create`, on any backing file, whose
+    /// backing name is exactly `backing` (relative names resolve against the overlay's directory).
+    pub fn qemu_img_overlay_on(&self, rel: &str, backing: &str, format: &str) -> PathBuf {
+        let path = self.instances.join(rel);
+        fs::create_dir_all(path.parent().expect("a parent")).expect("the instance directory");
+        let status = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", format, "-b", backing])
+            .arg(&path)
+            .status()
+            .expect("qemu-img (Debian package qemu-utils) is installed");
+        assert!(status.success(), "qemu-img create failed");
+        path
+    }
+}
+
+/// What `qemu-img info --force-share --output=json [--backing-chain] <path>` says.
+pub fn qemu_img_info(path: &Path, backing_chain: bool) -> serde_json::Value {
+    let mut command = Command::new("qemu-img");
+    command.args(["info", "--force-share", "--output=json"]);
+    if backing_chain {
+        command.arg("--backing-chain");
+    }
+    let output = command
+        .arg(path)
+        .output()
+        .expect("qemu-img (Debian package qemu-utils) is installed");
+    assert!(
+        output.status.success(),
+        "qemu-img info {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("qemu-img's JSON")
 }

@@ -204,15 +204,17 @@ pub fn classify(name: &str) -> EntryName<'_> {
     }
     for kind in [SidecarKind::Info, SidecarKind::Sha1] {
         if let Some(of) = name.strip_suffix(kind.suffix())
-            && classify_image(of).is_some() {
-                return EntryName::Sidecar { of, kind };
-            }
+            && classify_image(of).is_some()
+        {
+            return EntryName::Sidecar { of, kind };
+        }
     }
     for kind in [LeftoverKind::Part, LeftoverKind::Converted] {
         if let Some(of) = name.strip_suffix(kind.suffix())
-            && classify_image(of).is_some() {
-                return EntryName::DownloadLeftover { of, kind };
-            }
+            && classify_image(of).is_some()
+        {
+            return EntryName::DownloadLeftover { of, kind };
+        }
     }
     EntryName::Foreign
 }
@@ -223,19 +225,20 @@ fn classify_image(name: &str) -> Option<EntryName<'_>> {
         return Some(EntryName::Original { fingerprint: name });
     }
     if let Some((fingerprint, rest)) = name.split_at_checked(FINGERPRINT_LEN)
-        && is_fingerprint(fingerprint) {
-            let suffix = rest.strip_prefix('_')?;
-            return if suffix == "sm" {
-                Some(EntryName::LegacySmall { fingerprint })
-            } else if is_digits(suffix) {
-                Some(EntryName::Resized {
-                    fingerprint,
-                    size: suffix,
-                })
-            } else {
-                None
-            };
-        }
+        && is_fingerprint(fingerprint)
+    {
+        let suffix = rest.strip_prefix('_')?;
+        return if suffix == "sm" {
+            Some(EntryName::LegacySmall { fingerprint })
+        } else if is_digits(suffix) {
+            Some(EntryName::Resized {
+                fingerprint,
+                size: suffix,
+            })
+        } else {
+            None
+        };
+    }
     if let Some(size_mb) = name.strip_prefix("swap_") {
         return is_digits(size_mb).then_some(EntryName::Swap { size_mb });
     }

@@ -479,14 +479,36 @@ fn keep_everything_in_doubt(
     files: &mut [FileDecision],
     warnings: &mut Vec<Warning>,
 ) -> bool {
-    if facts.unreadable.is_empty() {
+    // Cache files that stay but whose own chain cannot be read are in doubt too; those that go
+    // do not matter.
+    let kept_unreadable = facts
+        .files
+        .iter()
+        .zip(files.iter())
+        .filter(|(_, decision)| decision.state != State::Remove)
+        .filter_map(|(file, _)| {
+            let problem = file.chain_problem.as_ref()?;
+            Some(Warning::UnreadableFile {
+                path: file.name.clone(),
+                problem: format!(
+                    "a cache file that stays, backed by what cannot be told: {problem}"
+                ),
+            })
+        });
+    let doubts: Vec<Warning> = facts
+        .unreadable
+        .iter()
+        .map(|u| Warning::UnreadableFile {
+            path: u.path.clone(),
+            problem: u.problem.clone(),
+        })
+        .chain(kept_unreadable)
+        .collect();
+    if doubts.is_empty() {
         return false;
     }
-    let unreadable = facts.unreadable.len();
-    warnings.extend(facts.unreadable.iter().map(|u| Warning::UnreadableFile {
-        path: u.path.clone(),
-        problem: u.problem.clone(),
-    }));
+    let unreadable = doubts.len();
+    warnings.extend(doubts);
     if facts.skip_unreadable {
         warnings.push(Warning::UnreadableSkipped { unreadable });
         return false;

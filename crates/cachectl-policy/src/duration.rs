@@ -9,11 +9,17 @@ pub struct HumanDuration(pub u64);
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        match s {
-            0..60 => write!(f, "{s}s"),
-            60..3_600 => write!(f, "{}m", s / 60),
-            3_600..86_400 => write!(f, "{}h {}m", s / 3_600, s % 3_600 / 60),
-            _ => write!(f, "{}d {}h", s / 86_400, s % 86_400 / 3_600),
+        // The two largest units, the second left out when it is zero: 45s, 12m, 3h 5m, 1h, 2d 4h, 1d.
+        let (big, big_unit, small, small_unit) = match s {
+            0..60 => return write!(f, "{s}s"),
+            60..3_600 => return write!(f, "{}m", s / 60),
+            3_600..86_400 => (s / 3_600, "h", s % 3_600 / 60, "m"),
+            _ => (s / 86_400, "d", s % 86_400 / 3_600, "h"),
+        };
+        if small == 0 {
+            write!(f, "{big}{big_unit}")
+        } else {
+            write!(f, "{big}{big_unit} {small}{small_unit}")
         }
     }
 }
@@ -30,7 +36,7 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "0s", "59s", "1m", "59m", "1h 0m", "1h 1m", "23h 59m", "1d 0h", "1d 1h"
+                "0s", "59s", "1m", "59m", "1h", "1h 1m", "23h 59m", "1d", "1d 1h"
             ]
         );
     }

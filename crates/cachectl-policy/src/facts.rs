@@ -61,6 +61,9 @@ pub struct CacheFile {
     pub mtime: i64,
     /// The other cache files this file's own backing chain reaches (a cache file may be an overlay).
     pub backed_by: Vec<String>,
+    /// Why its own header or chain cannot be read, if so: should it stay, what it is backed by
+    /// is unknown, and nothing may be removed.
+    pub chain_problem: Option<String>,
 }
 
 impl CacheFile {
@@ -73,6 +76,7 @@ impl CacheFile {
             size,
             mtime,
             backed_by: Vec::new(),
+            chain_problem: None,
         }
     }
 }

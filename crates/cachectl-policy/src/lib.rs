@@ -22,7 +22,7 @@
 //! };
 //! let plan = plan(&facts);
 //! assert_eq!(plan.files[0].state, State::Remove);
-//! assert_eq!(plan.files[0].reasons[0].to_string(), "unused for 2d 0h (originals are kept 1d 0h)");
+//! assert_eq!(plan.files[0].reasons[0].to_string(), "unused for 2d (originals are kept 1d)");
 //! ```
 
 #![forbid(unsafe_code)]

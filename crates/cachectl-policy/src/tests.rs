@@ -349,9 +349,9 @@ fn unused_originals_go_after_a_day() {
             file("{3}", 30 * DAY),
         ]),
         "
-        {1} Remove: unused for 1d 0h (originals are kept 1d 0h)
-        {2} TooYoung: unused for 23h 59m, kept until unused for 1d 0h
-        {3} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {1} Remove: unused for 1d (originals are kept 1d)
+        {2} TooYoung: unused for 23h 59m, kept until unused for 1d
+        {3} Remove: unused for 30d (originals are kept 1d)
         ",
     );
 }
@@ -366,10 +366,10 @@ fn resized_and_small_copies_go_after_an_hour() {
             file("{2}_sm", HOUR - 1),
         ]),
         "
-        {1}_10737418240 Remove: unused for 1h 0m (resized copies are kept 1h 0m)
-        {1}_sm Remove: unused for 1h 0m (small copies are kept 1h 0m)
-        {2}_10737418240 TooYoung: unused for 59m, kept until unused for 1h 0m
-        {2}_sm TooYoung: unused for 59m, kept until unused for 1h 0m
+        {1}_10737418240 Remove: unused for 1h (resized copies are kept 1h)
+        {1}_sm Remove: unused for 1h (small copies are kept 1h)
+        {2}_10737418240 TooYoung: unused for 59m, kept until unused for 1h
+        {2}_sm TooYoung: unused for 59m, kept until unused for 1h
         ",
     );
 }
@@ -382,8 +382,8 @@ fn download_leftovers_go_after_an_hour() {
             file("swap_512.converted", 30 * MINUTE),
         ]),
         "
-        {1}.part Remove: left by an interrupted download of {1} | unused for 1h 0m (download leftovers are kept 1h 0m)
-        swap_512.converted TooYoung: left by an interrupted download of swap_512 | unused for 30m, kept until unused for 1h 0m
+        {1}.part Remove: left by an interrupted download of {1} | unused for 1h (download leftovers are kept 1h)
+        swap_512.converted TooYoung: left by an interrupted download of swap_512 | unused for 30m, kept until unused for 1h
         ",
     );
 }
@@ -393,8 +393,8 @@ fn sidecars_of_missing_images_go_after_an_hour() {
     check(
         &cache(vec![file("{1}.info", HOUR), file("{2}.sha1", 10)]),
         "
-        {1}.info Remove: checksum of {1}, which is not in the cache | unused for 1h 0m (orphan sidecars are kept 1h 0m)
-        {2}.sha1 TooYoung: checksum of {2}, which is not in the cache | unused for 10s, kept until unused for 1h 0m
+        {1}.info Remove: checksum of {1}, which is not in the cache | unused for 1h (orphan sidecars are kept 1h)
+        {2}.sha1 TooYoung: checksum of {2}, which is not in the cache | unused for 10s, kept until unused for 1h
         ",
     );
 }
@@ -409,10 +409,10 @@ fn swap_and_ephemeral_bases_go_after_a_day() {
             file("ephemeral_1_40d1d2c", 2 * DAY),
         ]),
         "
-        swap_512 Remove: unused for 1d 0h (swap bases are kept 1d 0h)
-        swap_1024 TooYoung: unused for 2h 0m, kept until unused for 1d 0h
-        ephemeral_20_0706d66 TooYoung: unused for 23h 59m, kept until unused for 1d 0h
-        ephemeral_1_40d1d2c Remove: unused for 2d 0h (ephemeral bases are kept 1d 0h)
+        swap_512 Remove: unused for 1d (swap bases are kept 1d)
+        swap_1024 TooYoung: unused for 2h, kept until unused for 1d
+        ephemeral_20_0706d66 TooYoung: unused for 23h 59m, kept until unused for 1d
+        ephemeral_1_40d1d2c Remove: unused for 2d (ephemeral bases are kept 1d)
         ",
     );
 }
@@ -422,8 +422,8 @@ fn a_file_modified_in_the_future_is_too_young() {
     let plan = check(
         &cache(vec![file("{1}", -DAY), file("{1}_sm", -1)]),
         "
-        {1} TooYoung: unused for 0s, kept until unused for 1d 0h
-        {1}_sm TooYoung: unused for 0s, kept until unused for 1h 0m
+        {1} TooYoung: unused for 0s, kept until unused for 1d
+        {1}_sm TooYoung: unused for 0s, kept until unused for 1h
         ",
     );
     assert_eq!(decision(&plan, "{1}").age, 0);
@@ -483,7 +483,7 @@ fn an_image_in_use_keeps_its_original_and_small_copy() {
         "
         {1} InUse touch: image 1 is used by vm1 on this host
         {1}_sm InUse touch: image 1 is used by vm1 on this host
-        {2} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {2} Remove: unused for 30d (originals are kept 1d)
         ",
     );
     assert_eq!(decision(&plan, "{1}_sm").image_id.as_deref(), Some("1"));
@@ -507,8 +507,8 @@ fn resized_copies_of_a_used_image_go_unless_a_disk_uses_them() {
         &facts,
         "
         {1} InUse touch: image 1 is used by vm1 on this host
-        {1}_10737418240 Remove: a resized copy of image 1, which is in use, but no disk uses this copy | unused for 30d 0h (resized copies are kept 1h 0m)
-        {1}_5 TooYoung: a resized copy of image 1, which is in use, but no disk uses this copy | unused for 30m, kept until unused for 1h 0m
+        {1}_10737418240 Remove: a resized copy of image 1, which is in use, but no disk uses this copy | unused for 30d (resized copies are kept 1h)
+        {1}_5 TooYoung: a resized copy of image 1, which is in use, but no disk uses this copy | unused for 30m, kept until unused for 1h
         ",
     );
     let copy = decision(&plan, "{1}_10737418240");
@@ -600,10 +600,7 @@ fn an_empty_image_ref_boots_from_a_volume_and_uses_no_image() {
     // sha1("") would be the name if the empty id counted.
     let facts =
         cache(vec![file("{}", 30 * DAY)]).records(vec![vm("vm1").image(""), vm("vm2").kernel("")]);
-    check(
-        &facts,
-        "{} Remove: unused for 30d 0h (originals are kept 1d 0h)",
-    );
+    check(&facts, "{} Remove: unused for 30d (originals are kept 1d)");
 }
 
 #[test]
@@ -616,8 +613,8 @@ fn records_of_hosts_not_sharing_the_storage_do_not_count() {
     check(
         &facts,
         "
-        {1} Remove: unused for 30d 0h (originals are kept 1d 0h)
-        {2} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {1} Remove: unused for 30d (originals are kept 1d)
+        {2} Remove: unused for 30d (originals are kept 1d)
         warning: records of hosts not registered in compute_nodes in the last 24 h do not count: compute-8 (1 record) and compute-9 (2 records)
         ",
     );
@@ -664,17 +661,17 @@ fn single_digit_resized_copies_are_cleaned_like_other_resized_copies() {
     check(
         &facts,
         "
-        {1}_1 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_2 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_3 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_4 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_5 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_6 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_7 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_8 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
-        {1}_9 Remove: unused for 2h 0m (resized copies are kept 1h 0m)
+        {1}_1 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_2 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_3 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_4 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_5 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_6 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_7 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_8 Remove: unused for 2h (resized copies are kept 1h)
+        {1}_9 Remove: unused for 2h (resized copies are kept 1h)
         {2} InUse touch: image 2 is used by vm1 on this host
-        {2}_3 Remove: a resized copy of image 2, which is in use, but no disk uses this copy | unused for 2h 0m (resized copies are kept 1h 0m)
+        {2}_3 Remove: a resized copy of image 2, which is in use, but no disk uses this copy | unused for 2h (resized copies are kept 1h)
         {3}_7 InUse touch: backing file of vm1-uuid/disk
         ",
     );
@@ -698,7 +695,7 @@ fn swap_bases_named_by_records_are_kept() {
         &facts,
         "
         swap_512 InUse touch: swap disk of vm1 and vm2@compute-2
-        swap_1024 Remove: unused for 30d 0h (swap bases are kept 1d 0h)
+        swap_1024 Remove: unused for 30d (swap bases are kept 1d)
         ",
     );
     assert_eq!(
@@ -718,7 +715,7 @@ fn ephemeral_bases_are_named_after_vfat_by_default() {
         &facts,
         "
         ephemeral_20_0706d66 InUse touch: ephemeral disk of vm1
-        ephemeral_20_40d1d2c Remove: unused for 30d 0h (ephemeral bases are kept 1d 0h)
+        ephemeral_20_40d1d2c Remove: unused for 30d (ephemeral bases are kept 1d)
         ",
     );
 }
@@ -736,7 +733,7 @@ fn linux_instances_also_keep_the_ext4_name_older_releases_gave() {
         "
         ephemeral_20_0706d66 InUse touch: ephemeral disk of vm1
         ephemeral_20_40d1d2c InUse touch: ephemeral disk of vm1
-        ephemeral_10_40d1d2c Remove: unused for 30d 0h (ephemeral bases are kept 1d 0h)
+        ephemeral_10_40d1d2c Remove: unused for 30d (ephemeral bases are kept 1d)
         ",
     );
 }
@@ -752,7 +749,7 @@ fn a_configured_ephemeral_format_names_the_base() {
     check(
         &facts,
         "
-        ephemeral_20_0706d66 Remove: unused for 30d 0h (ephemeral bases are kept 1d 0h)
+        ephemeral_20_0706d66 Remove: unused for 30d (ephemeral bases are kept 1d)
         ephemeral_20_40d1d2c InUse touch: ephemeral disk of vm1
         ",
     );
@@ -763,7 +760,7 @@ fn zero_sized_swap_and_ephemeral_disks_name_no_base() {
     let facts = cache(vec![file("swap_0", 30 * DAY)]).records(vec![vm("vm1").swap(0).ephemeral(0)]);
     check(
         &facts,
-        "swap_0 Remove: unused for 30d 0h (swap bases are kept 1d 0h)",
+        "swap_0 Remove: unused for 30d (swap bases are kept 1d)",
     );
 }
 
@@ -908,7 +905,7 @@ fn a_too_young_overlay_keeps_the_cache_file_it_is_backed_by() {
             file("{2}", 30 * DAY),
         ]),
         "
-        {2}_5 TooYoung: unused for 10m, kept until unused for 1h 0m
+        {2}_5 TooYoung: unused for 10m, kept until unused for 1h
         {2} InUse touch: backing file of cache file {2}_5, which is kept
         ",
     );
@@ -940,8 +937,8 @@ fn a_removable_overlay_does_not_keep_its_backing_file() {
             file("{1}", 30 * DAY),
         ]),
         "
-        {1}_5 Remove: unused for 30d 0h (resized copies are kept 1h 0m)
-        {1} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {1}_5 Remove: unused for 30d (resized copies are kept 1h)
+        {1} Remove: unused for 30d (originals are kept 1d)
         ",
     );
 }
@@ -961,11 +958,11 @@ fn overlays_on_themselves_and_cycles_of_overlays_end() {
         &facts,
         "
         {1} InUse touch: backing file of u1/disk
-        {2} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {2} Remove: unused for 30d (originals are kept 1d)
         {3}_5 InUse touch: backing file of u3/disk | backing file of cache file {3}_6, which is kept
         {3}_6 InUse touch: backing file of cache file {3}_5, which is kept
-        {4}_5 Remove: unused for 30d 0h (resized copies are kept 1h 0m)
-        {4}_6 Remove: unused for 30d 0h (resized copies are kept 1h 0m)
+        {4}_5 Remove: unused for 30d (resized copies are kept 1h)
+        {4}_6 Remove: unused for 30d (resized copies are kept 1h)
         ",
     );
 }
@@ -999,10 +996,40 @@ fn an_unreadable_disk_keeps_everything_that_would_go() {
     check(
         &facts,
         "
-        {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d 0h (originals are kept 1d 0h)
-        {2} TooYoung: unused for 10m, kept until unused for 1d 0h
+        {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
+        {2} TooYoung: unused for 10m, kept until unused for 1d
         {3} InUse touch: image 3 is used by vm1 on this host
         warning: cannot read u9/disk: permission denied
+        warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
+        removal blocked
+        ",
+    );
+}
+
+#[test]
+fn a_cache_file_whose_own_chain_is_unreadable_blocks_removals_only_if_it_stays() {
+    let unreadable = |mut file: CacheFile| {
+        file.chain_problem = Some("invalid disk header: truncated".to_owned());
+        file
+    };
+    // It goes: what it is backed by no longer matters.
+    check(
+        &cache(vec![
+            unreadable(file("{1}", 30 * DAY)),
+            file("{2}", 30 * DAY),
+        ]),
+        "
+        {1} Remove: unused for 30d (originals are kept 1d)
+        {2} Remove: unused for 30d (originals are kept 1d)
+        ",
+    );
+    // It stays: it may be backed by any cache file.
+    check(
+        &cache(vec![unreadable(file("{1}", 10 * MINUTE)), file("{2}", 30 * DAY)]),
+        "
+        {1} TooYoung: unused for 10m, kept until unused for 1d
+        {2} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
+        warning: cannot read {1}: a cache file that stays, backed by what cannot be told: invalid disk header: truncated
         warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
         removal blocked
         ",
@@ -1021,7 +1048,7 @@ fn skipping_unreadable_disks_lets_removals_stand() {
     check(
         &facts,
         "
-        {1} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {1} Remove: unused for 30d (originals are kept 1d)
         warning: cannot read u8/disk: permission denied
         warning: cannot read u9/disk.local: backing chain too deep
         warning: 2 unreadable files skipped (--skip-unreadable): cache files only they use may be removed
@@ -1053,11 +1080,11 @@ fn sidecars_follow_their_images() {
         "
         {1} InUse touch: image 1 is used by vm1 on this host
         {1}.info InUse: checksum of {1}, kept with it
-        {2} Remove: unused for 30d 0h (originals are kept 1d 0h)
+        {2} Remove: unused for 30d (originals are kept 1d)
         {2}.info Remove: checksum of {2}, removed with it
-        {3} TooYoung: unused for 10m, kept until unused for 1d 0h
+        {3} TooYoung: unused for 10m, kept until unused for 1d
         {3}.sha1 TooYoung: checksum of {3}, kept with it
-        swap_512 Remove: unused for 30d 0h (swap bases are kept 1d 0h)
+        swap_512 Remove: unused for 30d (swap bases are kept 1d)
         swap_512.info Remove: checksum of swap_512, removed with it
         {4}_5 InUse touch: backing file of u1/disk
         {4}_5.info InUse: checksum of {4}_5, kept with it
@@ -1076,9 +1103,9 @@ fn a_sidecar_stays_with_an_image_kept_in_doubt() {
     check(
         &facts,
         "
-        {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d 0h (originals are kept 1d 0h)
+        {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
         {1}.info InUse: checksum of {1}, kept with it
-        {2}.info InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | checksum of {2}, which is not in the cache | unused for 30d 0h (orphan sidecars are kept 1h 0m)
+        {2}.info InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | checksum of {2}, which is not in the cache | unused for 30d (orphan sidecars are kept 1h)
         warning: cannot read u9/disk: permission denied
         warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
         removal blocked
@@ -1170,7 +1197,7 @@ fn an_image_used_here_without_a_base_file_is_warned_about() {
         "
         {2}_sm InUse touch: image 2 is used by vm3 on this host
         {3} Ignore: a directory, not a regular file: left alone
-        {4}.part TooYoung: left by an interrupted download of {4} | unused for 10m, kept until unused for 1h 0m
+        {4}.part TooYoung: left by an interrupted download of {4} | unused for 10m, kept until unused for 1h
         warning: image 1 is used by vm1 and vm2 on this host but has an absent base file in the cache
                 warning: image 4 is used by vm5 on this host but has an absent base file in the cache
         ",
@@ -1530,42 +1557,42 @@ fn every_reason_reads_as_written() {
         ),
         (
             unused(EntryKind::Original),
-            "unused for 2h 0m (originals are kept 1h 0m)",
+            "unused for 2h (originals are kept 1h)",
         ),
         (
             unused(EntryKind::Resized),
-            "unused for 2h 0m (resized copies are kept 1h 0m)",
+            "unused for 2h (resized copies are kept 1h)",
         ),
         (
             unused(EntryKind::LegacySmall),
-            "unused for 2h 0m (small copies are kept 1h 0m)",
+            "unused for 2h (small copies are kept 1h)",
         ),
         (
             unused(EntryKind::Swap),
-            "unused for 2h 0m (swap bases are kept 1h 0m)",
+            "unused for 2h (swap bases are kept 1h)",
         ),
         (
             unused(EntryKind::Ephemeral),
-            "unused for 2h 0m (ephemeral bases are kept 1h 0m)",
+            "unused for 2h (ephemeral bases are kept 1h)",
         ),
         (
             unused(EntryKind::Sidecar),
-            "unused for 2h 0m (orphan sidecars are kept 1h 0m)",
+            "unused for 2h (orphan sidecars are kept 1h)",
         ),
         (
             unused(EntryKind::DownloadLeftover),
-            "unused for 2h 0m (download leftovers are kept 1h 0m)",
+            "unused for 2h (download leftovers are kept 1h)",
         ),
         (
             unused(EntryKind::Foreign),
-            "unused for 2h 0m (other files are kept 1h 0m)",
+            "unused for 2h (other files are kept 1h)",
         ),
         (
             Reason::TooYoung {
                 age: 59,
                 min_age: 3_600,
             },
-            "unused for 59s, kept until unused for 1h 0m",
+            "unused for 59s, kept until unused for 1h",
         ),
         (
             Reason::SidecarOfKept { image: "f".into() },

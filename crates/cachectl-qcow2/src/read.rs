@@ -63,6 +63,28 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// The file that could not be read.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::NotFound(path)
+            | Self::NotRegularFile { path, .. }
+            | Self::Io { path, .. }
+            | Self::Header { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path: for messages that name the file already.
+    pub fn problem(&self) -> String {
+        match self {
+            Self::NotFound(_) => "does not exist".to_owned(),
+            Self::NotRegularFile { kind, .. } => format!("is a {kind}, not a regular file"),
+            Self::Io { source, .. } => source.to_string(),
+            Self::Header { source, .. } => format!("invalid disk header: {source}"),
+        }
+    }
+}
+
 /// Reads and parses the header of the file at `path`, following a final symlink.
 ///
 /// Anything but a regular file is refused without being read: the path is `stat`ed first so

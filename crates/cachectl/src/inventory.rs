@@ -117,7 +117,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Instance>, InventoryError>
             path: path.to_owned(),
             line: err.line(),
             column: err.column(),
-            message: without_position(&err.to_string()),
+            message: json_error_message(&err),
         })?;
     Ok(file
         .instances
@@ -138,11 +138,13 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Instance>, InventoryError>
         .collect())
 }
 
-/// serde_json ends its messages with " at line L column C", which the error already says first.
-fn without_position(message: &str) -> String {
+/// A serde_json error's message without the " at line L column C" it ends with, for messages
+/// that say `path:line:column:` first.
+pub(crate) fn json_error_message(err: &serde_json::Error) -> String {
+    let message = err.to_string();
     match message.rfind(" at line ") {
         Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
+        None => message,
     }
 }
 

@@ -52,6 +52,22 @@ pub fn try_lock(path: &Path) -> io::Result<Option<Lock>> {
     }
 }
 
+/// Whether another process holds the lock at `path` now. Creates nothing: a lock file that does
+/// not exist is held by nobody. (Used by read-only passes, to say what a `clean` would keep.)
+pub fn held_elsewhere(path: &Path) -> io::Result<bool> {
+    let file = match OpenOptions::new().append(true).open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+        // Released when `file` closes, at once.
+        Ok(()) => Ok(false),
+        Err(err) if err == rustix::io::Errno::AGAIN || err == rustix::io::Errno::ACCESS => Ok(true),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Takes the lock at `path`, waiting up to `timeout` for another process to release it.
 pub fn lock_within(path: &Path, timeout: Duration) -> io::Result<Option<Lock>> {
     let deadline = Instant::now() + timeout;

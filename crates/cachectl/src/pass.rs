@@ -11,7 +11,7 @@ use crate::apply::{RemoveOutcome, lock_entries, lock_name, remove_base_file, tou
 use crate::checksums::{ChecksumMode, ChecksumOutcome, ChecksumState, check};
 use crate::exit;
 use crate::inventory::{self, InventoryError};
-use crate::locks::{Lock, try_lock};
+use crate::locks::{Lock, held_elsewhere, nova_lock_path, try_lock};
 use crate::report::{FileEntry, FileState, OrphanEntry, Report, SCHEMA, UsedBy, WarningEntry};
 use crate::scan::{LOCKS_DIR, Scan, ScanConfig, ScanError, scan};
 use crate::storage::{self, Registry, StorageError};
@@ -136,20 +136,26 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         None
     };
 
-    if changes
-        && let Err(err) =
-            storage::register(&config.scan.instances_path, &config.host, config.now as f64)
+    match changes
+        .then(|| storage::register(&config.scan.instances_path, &config.host, config.now as f64))
     {
-        warnings.push(WarningEntry {
+        // Said below, with the malformed file.
+        Some(Err(StorageError::Malformed(_))) | Some(Ok(())) | None => {}
+        Some(Err(err)) => warnings.push(WarningEntry {
             code: "register_failed",
             message: format!("cannot register this host: {err}"),
-        });
+        }),
     }
     let registry = storage::read_registry(&config.scan.instances_path)?;
     if let Registry::Malformed(problem) = &registry {
+        let registering = if changes {
+            "; this host was not registered, so as not to drop the others"
+        } else {
+            ""
+        };
         warnings.push(WarningEntry {
             code: "compute_nodes_malformed",
-            message: problem.clone(),
+            message: format!("the storage registry is unreadable ({problem}){registering}"),
         });
     }
     let storage_users = registry.users(&config.host, config.now as f64);
@@ -198,6 +204,8 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
             }
         }
         remove_confirmed(config, &mut facts, &first_scan, &mut fates, &mut warnings)?;
+    } else {
+        note_held_locks(config, &mut fates);
     }
 
     // Only files that stay are hashed: a checksum of a file being removed helps nobody.
@@ -320,9 +328,36 @@ fn remove_confirmed(
                 fate.notes.push("changed during the pass: kept".to_owned());
             }
         }
+        // As Nova does after removing a base file, its lock file goes too (still held here).
+        for (name, lock) in &locks.held {
+            let removed_image = fates.iter().any(|f| {
+                f.state == FileState::Removed
+                    && f.decision.name == *name
+                    && f.decision.kind.is_image()
+            });
+            if removed_image && let Err(err) = std::fs::remove_file(lock.path()) {
+                tracing::debug!(lock = %lock.path().display(), "cannot remove the lock file: {err}");
+            }
+        }
         drop(locks);
     }
     Ok(())
+}
+
+/// What a `clean` would do about locks, said by a read-only pass: a file whose lock another
+/// process holds now would be kept.
+fn note_held_locks(config: &PassConfig, fates: &mut [Fate]) {
+    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
+    for fate in fates.iter_mut().filter(|f| f.state == FileState::Removable) {
+        let path = nova_lock_path(&lock_dir, lock_name(&fate.decision.name));
+        if held_elsewhere(&path).unwrap_or(false) {
+            fate.state = FileState::InUse;
+            fate.notes.push(format!(
+                "another process holds its lock {}: a clean now would keep it",
+                path.display()
+            ));
+        }
+    }
 }
 
 fn empty_report(config: &PassConfig, base_dir_exists: bool) -> Report {

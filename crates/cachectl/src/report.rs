@@ -143,14 +143,18 @@ pub struct Summary {
     pub bytes_reclaimable: u64,
     /// Apparent bytes removed.
     pub bytes_reclaimed: u64,
+    /// Bytes allocated on disk by the files that would be removed: what removing them frees.
+    pub allocated_bytes_reclaimable: u64,
+    /// Bytes allocated on disk by the files removed: what was freed.
+    pub allocated_bytes_reclaimed: u64,
     /// Files hashed and compared with their sidecar.
     pub checksums_checked: usize,
     /// Sidecars written.
     pub checksums_written: usize,
     /// Images checked for a sidecar that have none (audit).
     pub checksums_missing: usize,
-    /// Files under the instances path whose headers were read.
-    pub disks_scanned: usize,
+    /// Files under the instances path read as possible disks.
+    pub files_probed: usize,
     /// Files under the instances path that could not be read.
     pub unreadable: usize,
 }
@@ -186,10 +190,10 @@ pub struct Report {
 
 impl Report {
     /// Recomputes the summary from the entries.
-    pub fn summarize(&mut self, disks_scanned: usize, unreadable: usize) {
+    pub fn summarize(&mut self, files_probed: usize, unreadable: usize) {
         let mut summary = Summary {
             files: self.files.len(),
-            disks_scanned,
+            files_probed,
             unreadable,
             ..Summary::default()
         };
@@ -207,10 +211,12 @@ impl Report {
                 FileState::Removable => {
                     summary.removable += 1;
                     summary.bytes_reclaimable += size;
+                    summary.allocated_bytes_reclaimable += file.allocated_bytes;
                 }
                 FileState::Removed => {
                     summary.removed += 1;
                     summary.bytes_reclaimed += size;
+                    summary.allocated_bytes_reclaimed += file.allocated_bytes;
                 }
                 FileState::RemoveFailed => summary.remove_failed += 1,
                 FileState::Ignored => summary.ignored += 1,
@@ -272,9 +278,10 @@ impl Report {
         }
         if self.command == "clean" && !self.dry_run {
             parts.push(format!(
-                "{} removed ({} reclaimed)",
+                "{} removed ({} reclaimed, {} of it allocated on disk)",
                 s.removed,
-                human_bytes(s.bytes_reclaimed)
+                human_bytes(s.bytes_reclaimed),
+                human_bytes(s.allocated_bytes_reclaimed)
             ));
             if s.remove_failed > 0 {
                 parts.push(format!("{} failed to remove", s.remove_failed));
@@ -282,16 +289,22 @@ impl Report {
         }
         if s.removable > 0 || self.dry_run {
             parts.push(format!(
-                "{} removable ({} reclaimable)",
+                "{} removable ({} reclaimable, {} of it allocated on disk)",
                 s.removable,
-                human_bytes(s.bytes_reclaimable)
+                human_bytes(s.bytes_reclaimable),
+                human_bytes(s.allocated_bytes_reclaimable)
             ));
         }
         if s.ignored > 0 {
             parts.push(format!("{} ignored", s.ignored));
         }
         parts.push(format!("{} corrupt", s.corrupt));
-        let _ = writeln!(text, "{} files: {}", s.files, parts.join(", "));
+        let _ = writeln!(
+            text,
+            "{}: {}",
+            count(s.files, "file", "files"),
+            parts.join(", ")
+        );
         if s.checksums_checked > 0 || s.checksums_missing > 0 {
             let _ = writeln!(
                 text,
@@ -301,8 +314,9 @@ impl Report {
         }
         let _ = writeln!(
             text,
-            "{} disks scanned, {} unreadable",
-            s.disks_scanned, s.unreadable
+            "{} under the instances path read as possible disks, {} unreadable",
+            count(s.files_probed, "file", "files"),
+            s.unreadable
         );
 
         if !self.files.is_empty() {
@@ -375,6 +389,11 @@ impl Report {
             }
         }
     }
+}
+
+/// `1 file`, `2 files`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1.5 GiB`, like qemu-img's sizes.

@@ -127,7 +127,10 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
             .map(OsStr::to_owned)
             .unwrap_or_default();
         let kind = classify_os(&name).kind();
-        if file.fact.file_type != FileType::Regular || matches!(kind, EntryKind::Sidecar) {
+        // Sidecars and interrupted downloads back nothing: their bytes are not read.
+        if file.fact.file_type != FileType::Regular
+            || matches!(kind, EntryKind::Sidecar | EntryKind::DownloadLeftover)
+        {
             continue;
         }
         match scanner.chain_uses(&file.path, true) {
@@ -139,10 +142,8 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
                     .collect();
             }
             Probe::Skipped(_) => {}
-            Probe::Unreadable(problem) => scan.unreadable.push(UnreadableFile {
-                path: relative_display(&config.instances_path, &file.path),
-                problem,
-            }),
+            // Only matters if the file stays: the policy decides.
+            Probe::Unreadable(problem) => file.fact.chain_problem = Some(problem),
         }
     }
     scan.files = files;
@@ -154,7 +155,7 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
         if name_str == config.base_dir_name || name_str == LOCKS_DIR {
             continue;
         }
-        if file_type.is_dir() {
+        if is_directory(&path, file_type) {
             if !name_str.starts_with("_base") && name_str != "snapshots" {
                 scan.instance_dirs.push(name_str.clone());
             }
@@ -171,12 +172,20 @@ struct Scanner {
     base_dir: PathBuf,
     cache_ids: HashMap<(u64, u64), String>,
     cache_names: HashSet<String>,
+    /// Directories walked, by device and inode.
+    visited_dirs: HashSet<(u64, u64)>,
     /// `stat` of reference targets, by path.
     target_ids: HashMap<PathBuf, Option<(u64, u64)>>,
 }
 
 impl Scanner {
     fn walk(&mut self, root: &Path, dir: &Path, top: Option<&str>, depth: usize, scan: &mut Scan) {
+        // Directories are followed through symlinks (Nova's `qemu-img info <dir>/disk` does), but
+        // each only once, so a symlink loop ends here.
+        match fs::metadata(dir) {
+            Ok(meta) if !self.visited_dirs.insert((meta.dev(), meta.ino())) => return,
+            _ => {}
+        }
         let entries = match read_dir_sorted(dir) {
             Ok(entries) => entries,
             Err(err) if err.source.kind() == io::ErrorKind::NotFound => return,
@@ -190,7 +199,7 @@ impl Scanner {
         };
         for (name, file_type) in entries {
             let path = dir.join(&name);
-            if file_type.is_dir() {
+            if is_directory(&path, file_type) {
                 if depth < MAX_DIR_DEPTH {
                     self.walk(root, &path, top, depth + 1, scan);
                 } else {
@@ -355,15 +364,20 @@ impl Scanner {
     }
 }
 
-/// A chain error as one line: the error and what caused it.
+/// A chain error as one line, for a report that names the disk already.
 fn describe(err: &ChainError) -> String {
-    use std::error::Error;
-    match err.source() {
-        Some(source) => match source.source() {
-            Some(cause) => format!("{err}: {cause}"),
-            None => err.to_string(),
-        },
-        None => err.to_string(),
+    match err {
+        ChainError::Read {
+            depth: 0, source, ..
+        } => source.problem(),
+        ChainError::Read { source, .. } => {
+            format!(
+                "its backing file {}: {}",
+                source.path().display(),
+                source.problem()
+            )
+        }
+        other => other.to_string(),
     }
 }
 
@@ -376,6 +390,11 @@ fn unresolvable(image: &Path, target: &BackingTarget) -> String {
         "{}: the name {name:?} does not name a single file cachectl can follow",
         image.display()
     )
+}
+
+/// Whether a directory entry is a directory, or a symlink to one.
+fn is_directory(path: &Path, file_type: fs::FileType) -> bool {
+    file_type.is_dir() || (file_type.is_symlink() && fs::metadata(path).is_ok_and(|m| m.is_dir()))
 }
 
 /// `path` relative to `root`, for reports.
@@ -437,6 +456,7 @@ fn list_cache(base_dir: &Path) -> Result<Vec<ScannedFile>, ScanError> {
                 size: meta.size(),
                 mtime: meta.mtime(),
                 backed_by: Vec::new(),
+                chain_problem: None,
             },
             path,
             allocated: meta.blocks().saturating_mul(512),

@@ -69,10 +69,11 @@ pub fn read_registry(instances_path: &Path) -> Result<Registry, StorageError> {
         Ok(value) => value,
         Err(err) => {
             return Ok(Registry::Malformed(format!(
-                "{}:{}:{}: {err}",
+                "{}:{}:{}: {}",
                 path.display(),
                 err.line(),
-                err.column()
+                err.column(),
+                crate::inventory::json_error_message(&err)
             )));
         }
     };

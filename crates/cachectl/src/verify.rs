@@ -206,9 +206,15 @@ fn render_text(report: &VerifyReport) -> String {
             file.reason
         );
     }
-    if !report.warnings.is_empty() {
+    // Problems already shown in a file's row are not repeated.
+    let warnings: Vec<&WarningEntry> = report
+        .warnings
+        .iter()
+        .filter(|w| !report.files.iter().any(|f| f.reason == w.message))
+        .collect();
+    if !warnings.is_empty() {
         text.push_str("\nwarnings:\n");
-        for warning in &report.warnings {
+        for warning in warnings {
             let _ = writeln!(text, "  {}", warning.message);
         }
     }

@@ -1,0 +1,247 @@
+//! The command line as an operator meets it: help, usage errors and their exit codes, options
+//! that change a pass, `inspect` against `qemu-img info` itself, and `demo`.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn help_succeeds_and_usage_errors_exit_2_with_a_clear_message() {
+    let host = Host::new();
+    let help = host.run(&["--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("Usage: cachectl"), "{}", help.stdout);
+    for command in ["audit", "clean", "verify", "inspect", "demo"] {
+        let run = host.run(&[command, "--help"]);
+        assert_eq!(run.code, 0, "{command} --help: {}", run.stderr);
+        assert!(run.stdout.contains("Usage: cachectl"), "{}", run.stdout);
+    }
+
+    let unknown = host.run(&["clean", "--frobnicate"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stdout.is_empty());
+    assert!(
+        unknown
+            .stderr
+            .contains("unexpected argument '--frobnicate'"),
+        "{}",
+        unknown.stderr
+    );
+
+    let bad_age = host.run(&["--original-min-age", "1w", "clean"]);
+    assert_eq!(bad_age.code, 2, "{}", bad_age.stderr);
+    assert!(
+        bad_age.stderr.contains(
+            r#"invalid value '1w' for '--original-min-age <DUR>': "1w" has an unknown unit "w": expected s, m, h or d"#
+        ),
+        "{}",
+        bad_age.stderr
+    );
+    let no_number = host.run(&["audit", "--resized-min-age", "an hour"]);
+    assert_eq!(no_number.code, 2, "{}", no_number.stderr);
+    assert!(
+        no_number.stderr.contains("is not a duration"),
+        "{}",
+        no_number.stderr
+    );
+
+    let no_command = host.run(&[]);
+    assert_eq!(no_command.code, 2, "{}", no_command.stderr);
+    let bad_format = host.run(&["audit", "--format", "yaml"]);
+    assert_eq!(bad_format.code, 2, "{}", bad_format.stderr);
+}
+
+#[test]
+fn minimum_ages_from_the_command_line_take_effect() {
+    let host = Host::new();
+    let original = fp("image-unused-for-two-minutes");
+    let copy = format!("{}_10737418240", fp("image-unused"));
+    host.base_file(&original, GIB, 120);
+    host.base_file(&copy, GIB, 90 * 60);
+
+    let defaults = host.run(&["clean", "--dry-run", "--format", "json"]).json();
+    assert_eq!(state_of(&defaults, &original), "too_young");
+    assert_eq!(state_of(&defaults, &copy), "removable");
+
+    let ages = ["--original-min-age", "90s", "--resized-min-age", "2h"];
+    let run = host.run(&[&ages[..], &["clean", "--format", "json"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(state_of(&report, &original), "removed");
+    assert_eq!(state_of(&report, &copy), "too_young");
+    let reason = file_entry(&report, &copy)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.starts_with("unused for 1h 30m, kept until unused for 2h"),
+        "{reason}"
+    );
+    assert!(!host.has(&original) && host.has(&copy));
+}
+
+#[test]
+fn another_base_dir_name_is_the_cache_and_the_default_one_is_left_alone() {
+    let host = Host::new();
+    let name = "_base_10.0.0.1";
+    let base = host.instances.join(name);
+    let used = fp("image-in-use");
+    let unused = fp("image-unused");
+    for file in [&used, &unused] {
+        let path = host.file(&format!("{name}/{file}"), b"");
+        set_age(&path, 3 * DAY);
+    }
+    // What `_base` holds belongs to other hosts' configuration: not this pass's cache.
+    host.base_file(&unused, GIB, 3 * DAY);
+    host.overlay(
+        "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk",
+        base.join(&used).to_str().expect("UTF-8"),
+    );
+
+    let run = host.run(&["--base-dir-name", name, "clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["base_dir"], base.display().to_string());
+    assert_eq!(state_of(&report, &used), "in_use");
+    assert_eq!(state_of(&report, &unused), "removed");
+    assert!(base.join(&used).exists() && !base.join(&unused).exists());
+    assert!(host.has(&unused), "the default _base was touched");
+}
+
+/// The keys of `qemu-img info --output=json` that `inspect` promises to match.
+const QEMU_IMG_KEYS: [&str; 9] = [
+    "filename",
+    "format",
+    "virtual-size",
+    "cluster-size",
+    "backing-filename",
+    "full-backing-filename",
+    "backing-filename-format",
+    "format-specific",
+    "dirty-flag",
+];
+
+#[track_caller]
+fn assert_same_as_qemu_img(ours: &Value, theirs: &Value) {
+    for key in QEMU_IMG_KEYS {
+        assert_eq!(
+            ours[key], theirs[key],
+            "{key} of {}: cachectl says {}, qemu-img says {}",
+            theirs["filename"], ours[key], theirs[key]
+        );
+    }
+}
+
+#[test]
+fn inspect_says_what_qemu_img_info_says() {
+    let host = Host::new();
+    let base = fp("image-1");
+    host.base_file(&base, 2 * GIB, 0);
+    let disk = host.qemu_img_overlay("0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk", &base);
+    let disk_arg = disk.to_str().expect("UTF-8");
+
+    let run = host.run(&["inspect", "--output", "json", disk_arg]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ours = run.json();
+    let theirs = qemu_img_info(&disk, false);
+    assert_same_as_qemu_img(&ours, &theirs);
+    assert_eq!(
+        ours["backing-filename"],
+        host.base.join(&base).display().to_string()
+    );
+    assert_eq!(ours["backing-filename-format"], "raw");
+
+    let human = host.run(&["inspect", disk_arg]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    for line in [
+        format!("image: {disk_arg}"),
+        "file format: qcow2".to_owned(),
+        "virtual size: 2.0 GiB (2147483648 bytes)".to_owned(),
+        format!("backing file: {}", host.base.join(&base).display()),
+        "backing file format: raw".to_owned(),
+    ] {
+        assert!(
+            human.stdout.lines().any(|l| l == line),
+            "no {line:?} in\n{}",
+            human.stdout
+        );
+    }
+}
+
+#[test]
+fn inspect_backing_chain_is_an_array_top_image_first() {
+    let host = Host::new();
+    let base = fp("image-1");
+    host.base_file(&base, GIB, 0);
+    let base_path = host.base.join(&base);
+    host.qemu_img_overlay_on(
+        "snapshots/layer.qcow2",
+        base_path.to_str().expect("UTF-8"),
+        "raw",
+    );
+    // A relative backing name, as `qemu-img rebase -u` leaves them.
+    let top = host.qemu_img_overlay_on("snapshots/top.qcow2", "layer.qcow2", "qcow2");
+
+    let run = host.run(&[
+        "inspect",
+        "--output",
+        "json",
+        "--backing-chain",
+        top.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ours = run.json();
+    let theirs = qemu_img_info(&top, true);
+    let (ours, theirs) = (
+        ours.as_array().expect("an array"),
+        theirs.as_array().expect("qemu-img's array"),
+    );
+    let filenames: Vec<&str> = ours.iter().filter_map(|i| i["filename"].as_str()).collect();
+    let snapshots = host.instances.join("snapshots");
+    assert_eq!(
+        filenames,
+        [
+            top.to_str().expect("UTF-8"),
+            snapshots.join("layer.qcow2").to_str().expect("UTF-8"),
+            base_path.to_str().expect("UTF-8"),
+        ]
+    );
+    assert_eq!(ours.len(), theirs.len());
+    for (ours, theirs) in ours.iter().zip(theirs) {
+        assert_same_as_qemu_img(ours, theirs);
+    }
+}
+
+#[test]
+fn inspect_on_a_garbage_header_is_a_one_line_error_naming_the_file() {
+    let host = Host::new();
+    let bad = host.file(
+        "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk",
+        &[b"QFI\xfb\0\0\0\x02".as_slice(), &[0xff; 120]].concat(),
+    );
+    let run = host.run(&["inspect", bad.to_str().expect("UTF-8")]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("cachectl: error: ")
+            && run.stderr.contains(&bad.display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn snapshot_of_the_demo() {
+    let host = Host::new();
+    let dir = host.root().join("demo");
+    let run = host.run(&["demo", dir.to_str().expect("UTF-8")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let filters = host.filters();
+    let filters: Vec<(&str, &str)> = filters.iter().map(|(r, s)| (r.as_str(), *s)).collect();
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!("demo", run.stdout);
+    });
+}
