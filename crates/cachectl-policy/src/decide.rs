@@ -6,7 +6,7 @@ use cachectl_naming::{
     EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
 };
 
-use crate::facts::{Facts, FileType, Instance, StorageUsers, UseKind};
+use crate::facts::{CacheFile, Facts, FileType, Instance, StorageUsers, UseKind};
 use crate::plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
 use crate::usage::image_usage;
 
@@ -28,85 +28,7 @@ pub fn plan(facts: &Facts) -> Plan {
     let mut files: Vec<FileDecision> = facts
         .files
         .iter()
-        .map(|file| {
-            let entry = if file.name_is_utf8 {
-                classify(&file.name)
-            } else {
-                EntryName::Foreign
-            };
-            let age = u64::try_from(facts.now.saturating_sub(file.mtime)).unwrap_or(0);
-            let mut decision = FileDecision {
-                name: file.name.clone(),
-                kind: entry.kind(),
-                state: State::InUse,
-                reasons: Vec::new(),
-                users: Users::default(),
-                image_id: entry
-                    .fingerprint()
-                    .and_then(|fp| claims.image_of_fingerprint.get(fp).cloned()),
-                age,
-                touch: false,
-            };
-            let what = match file.file_type {
-                FileType::Regular => None,
-                FileType::Directory => Some("directory"),
-                FileType::Symlink => Some("symlink"),
-                FileType::Other => Some("special file"),
-            };
-            if let Some(what) = what {
-                decision.state = State::Ignore;
-                decision.reasons.push(Reason::NotRegularFile { what });
-                return decision;
-            }
-            if entry.kind() == EntryKind::Foreign {
-                decision.state = State::Ignore;
-                decision.reasons.push(Reason::NotCacheName);
-            }
-            claims.add_record_reasons(&entry, &file.name, &mut decision);
-            disk_uses.add_reasons(&file.name, &mut decision);
-            if decision.reasons.iter().any(is_use) {
-                decision
-                    .reasons
-                    .retain(|r| !matches!(r, Reason::CopyOfUsedImage { .. }));
-            }
-            if decision.state == State::Ignore {
-                return decision;
-            }
-            if let EntryName::DownloadLeftover { of, .. } = entry {
-                decision.reasons.insert(
-                    0,
-                    Reason::DownloadLeftover {
-                        image: of.to_owned(),
-                    },
-                );
-            }
-            if decision.reasons.iter().any(is_use) {
-                decision.touch = true;
-                return decision;
-            }
-            let min_age = match entry.kind() {
-                EntryKind::Original => facts.ages.original,
-                EntryKind::Swap | EntryKind::Ephemeral => facts.ages.swap_ephemeral,
-                _ => facts.ages.resized,
-            };
-            if let EntryName::Sidecar { of, .. } = entry {
-                decision.reasons.push(Reason::SidecarOfMissing {
-                    image: of.to_owned(),
-                });
-            }
-            if age < min_age {
-                decision.state = State::TooYoung;
-                decision.reasons.push(Reason::TooYoung { age, min_age });
-            } else {
-                decision.state = State::Remove;
-                decision.reasons.push(Reason::Unused {
-                    age,
-                    min_age,
-                    kind: entry.kind(),
-                });
-            }
-            decision
-        })
+        .map(|file| first_decision(facts, file, &claims, &disk_uses))
         .collect();
 
     keep_what_kept_files_are_backed_by(facts, &mut files);
@@ -120,6 +42,92 @@ pub fn plan(facts: &Facts) -> Plan {
         orphans,
         removal_blocked,
     }
+}
+
+/// A file's decision from its name, type, age and direct users, before chains and doubt.
+fn first_decision(
+    facts: &Facts,
+    file: &CacheFile,
+    claims: &Claims,
+    disk_uses: &DiskUses<'_>,
+) -> FileDecision {
+    let entry = if file.name_is_utf8 {
+        classify(&file.name)
+    } else {
+        EntryName::Foreign
+    };
+    let age = u64::try_from(facts.now.saturating_sub(file.mtime)).unwrap_or(0);
+    let mut decision = FileDecision {
+        name: file.name.clone(),
+        kind: entry.kind(),
+        state: State::InUse,
+        reasons: Vec::new(),
+        users: Users::default(),
+        image_id: entry
+            .fingerprint()
+            .and_then(|fp| claims.image_of_fingerprint.get(fp).cloned()),
+        age,
+        touch: false,
+    };
+    let what = match file.file_type {
+        FileType::Regular => None,
+        FileType::Directory => Some("directory"),
+        FileType::Symlink => Some("symlink"),
+        FileType::Other => Some("special file"),
+    };
+    if let Some(what) = what {
+        decision.state = State::Ignore;
+        decision.reasons.push(Reason::NotRegularFile { what });
+        return decision;
+    }
+    if entry.kind() == EntryKind::Foreign {
+        decision.state = State::Ignore;
+        decision.reasons.push(Reason::NotCacheName);
+    }
+    claims.add_record_reasons(&entry, &file.name, &mut decision);
+    disk_uses.add_reasons(&file.name, &mut decision);
+    if decision.reasons.iter().any(is_use) {
+        decision
+            .reasons
+            .retain(|r| !matches!(r, Reason::CopyOfUsedImage { .. }));
+    }
+    if decision.state == State::Ignore {
+        return decision;
+    }
+    if let EntryName::DownloadLeftover { of, .. } = entry {
+        decision.reasons.insert(
+            0,
+            Reason::DownloadLeftover {
+                image: of.to_owned(),
+            },
+        );
+    }
+    if decision.reasons.iter().any(is_use) {
+        decision.touch = true;
+        return decision;
+    }
+    let min_age = match entry.kind() {
+        EntryKind::Original => facts.ages.original,
+        EntryKind::Swap | EntryKind::Ephemeral => facts.ages.swap_ephemeral,
+        _ => facts.ages.resized,
+    };
+    if let EntryName::Sidecar { of, .. } = entry {
+        decision.reasons.push(Reason::SidecarOfMissing {
+            image: of.to_owned(),
+        });
+    }
+    if age < min_age {
+        decision.state = State::TooYoung;
+        decision.reasons.push(Reason::TooYoung { age, min_age });
+    } else {
+        decision.state = State::Remove;
+        decision.reasons.push(Reason::Unused {
+            age,
+            min_age,
+            kind: entry.kind(),
+        });
+    }
+    decision
 }
 
 fn is_use(reason: &Reason) -> bool {
