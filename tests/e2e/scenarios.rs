@@ -1019,6 +1019,59 @@ fn a_stale_download_cut_short_in_its_header_is_removed_and_blocks_nothing() {
     assert!(!host.has(&part) && !host.has(&unused));
 }
 
+#[test]
+fn a_leftover_in_another_hosts_cache_directory_blocks_nothing() {
+    // Some hosts keep their caches as `_base_<ip>` on the shared storage; a download that died
+    // there is no disk either.
+    let host = Host::new();
+    let other_cache = host.instances.join("_base_10.0.0.2");
+    fs::create_dir_all(&other_cache).expect("another host's cache");
+    let mut truncated = b"QFI\xfb\0\0\0\x03".to_vec();
+    truncated.resize(20, 0);
+    fs::write(
+        other_cache.join(format!("{}.part", fp("elsewhere"))),
+        truncated,
+    )
+    .expect("a leftover");
+    let unused = fp("image-unused");
+    host.base_file(&unused, GIB, 3 * DAY);
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        sorted_names_in(&run.json(), "removed"),
+        vec![unused.clone()]
+    );
+}
+
+#[test]
+fn an_empty_compute_nodes_counts_every_record_and_is_rewritten_by_clean() {
+    // What Nova's in-place rewrite leaves after a crash: nothing to lose, everything to doubt.
+    let host = Host::new();
+    fs::write(host.instances.join("compute_nodes"), "").expect("compute_nodes");
+    let peer_image = "image-of-a-peer";
+    host.base_file(&fp(peer_image), GIB, 3 * DAY);
+    let inventory = inventory(
+        &host,
+        &[record(UUID_B, "instance-0000b001", "compute-2", peer_image)],
+    );
+
+    let audit = host
+        .run(&["audit", "--inventory", &inventory, "--format", "json"])
+        .json();
+    assert_eq!(state_of(&audit, &fp(peer_image)), "in_use");
+    assert!(warning_codes(&audit).contains(&"compute_nodes_empty".to_owned()));
+
+    let run = host.run(&["clean", "--inventory", &inventory, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(host.has(&fp(peer_image)));
+    let registry: Value = serde_json::from_str(
+        &fs::read_to_string(host.instances.join("compute_nodes")).expect("compute_nodes"),
+    )
+    .expect("JSON");
+    assert_eq!(registry, json!({ HOST: NOW as f64 }));
+}
+
 // 10. Snapshots of the reports on one realistic host.
 
 /// A host like a real one: originals in use by records here and on a peer, resized copies,

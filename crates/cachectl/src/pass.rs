@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use cachectl_naming::EntryKind;
 use cachectl_policy::{
     Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, State, StorageUsers, Warning, plan,
 };
@@ -13,7 +14,7 @@ use crate::exit;
 use crate::inventory::{self, InventoryError};
 use crate::locks::{Lock, held_elsewhere, nova_lock_path, try_lock};
 use crate::report::{FileEntry, FileState, OrphanEntry, Report, SCHEMA, UsedBy, WarningEntry};
-use crate::scan::{LOCKS_DIR, Scan, ScanConfig, ScanError, scan};
+use crate::scan::{COMPUTE_NODES, LOCKS_DIR, Scan, ScanConfig, ScanError, scan};
 use crate::storage::{self, Registry, StorageError};
 
 /// The lock file that keeps two `cachectl clean` from running on one storage at once.
@@ -136,29 +137,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         None
     };
 
-    match changes
-        .then(|| storage::register(&config.scan.instances_path, &config.host, config.now as f64))
-    {
-        // Said below, with the malformed file.
-        Some(Err(StorageError::Malformed(_))) | Some(Ok(())) | None => {}
-        Some(Err(err)) => warnings.push(WarningEntry {
-            code: "register_failed",
-            message: format!("cannot register this host: {err}"),
-        }),
-    }
-    let registry = storage::read_registry(&config.scan.instances_path)?;
-    if let Registry::Malformed(problem) = &registry {
-        let registering = if changes {
-            "; this host was not registered, so as not to drop the others"
-        } else {
-            ""
-        };
-        warnings.push(WarningEntry {
-            code: "compute_nodes_malformed",
-            message: format!("the storage registry is unreadable ({problem}){registering}"),
-        });
-    }
-    let storage_users = registry.users(&config.host, config.now as f64);
+    let storage_users = storage_users(config, changes, &mut warnings)?;
 
     let mut facts = Facts {
         host: config.host.clone(),
@@ -240,6 +219,56 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     );
     let exit_code = exit_code_of(&report, first_plan.removal_blocked);
     Ok(PassOutcome { report, exit_code })
+}
+
+/// Who shares the storage, from `compute_nodes` as it is before this pass registers this host
+/// (so an empty or malformed registry still means "unknown" for this pass); then, for a `clean`,
+/// registers this host.
+fn storage_users(
+    config: &PassConfig,
+    changes: bool,
+    warnings: &mut Vec<WarningEntry>,
+) -> Result<StorageUsers, PassError> {
+    let instances_path = &config.scan.instances_path;
+    let registry = storage::read_registry(instances_path)?;
+    let users = registry.users(&config.host, config.now as f64);
+    match &registry {
+        Registry::Empty => warnings.push(WarningEntry {
+            code: "compute_nodes_empty",
+            message: format!(
+                "{} is empty (an interrupted rewrite?): every instance record counts{}",
+                instances_path.join(COMPUTE_NODES).display(),
+                if changes {
+                    "; this host registered itself in it"
+                } else {
+                    ""
+                }
+            ),
+        }),
+        Registry::Malformed(problem) => warnings.push(WarningEntry {
+            code: "compute_nodes_malformed",
+            message: format!(
+                "the storage registry is unreadable ({problem}){}",
+                if changes {
+                    "; this host was not registered, so as not to drop the others"
+                } else {
+                    ""
+                }
+            ),
+        }),
+        Registry::Absent | Registry::Hosts(_) => {}
+    }
+    if changes {
+        match storage::register(instances_path, &config.host, config.now as f64) {
+            // Said above, with the malformed file.
+            Ok(()) | Err(StorageError::Malformed(_)) => {}
+            Err(err) => warnings.push(WarningEntry {
+                code: "register_failed",
+                message: format!("cannot register this host: {err}"),
+            }),
+        }
+    }
+    Ok(users)
 }
 
 fn set_scan_facts(facts: &mut Facts, scan: &Scan) {
@@ -328,12 +357,16 @@ fn remove_confirmed(
                 fate.notes.push("changed during the pass: kept".to_owned());
             }
         }
-        // As Nova does after removing a base file, its lock file goes too (still held here).
+        // As Nova does after removing a base file (not a swap or ephemeral base), its lock file
+        // goes too (still held here).
         for (name, lock) in &locks.held {
             let removed_image = fates.iter().any(|f| {
                 f.state == FileState::Removed
                     && f.decision.name == *name
-                    && f.decision.kind.is_image()
+                    && matches!(
+                        f.decision.kind,
+                        EntryKind::Original | EntryKind::Resized | EntryKind::LegacySmall
+                    )
             });
             if removed_image && let Err(err) = std::fs::remove_file(lock.path()) {
                 tracing::debug!(lock = %lock.path().display(), "cannot remove the lock file: {err}");

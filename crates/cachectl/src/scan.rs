@@ -224,6 +224,13 @@ impl Scanner {
             tracing::debug!(path = %path.display(), "not a regular file: skipped");
             return;
         }
+        // A checksum sidecar or an interrupted download, here or in another host's `_base_<ip>`,
+        // backs nothing: its bytes are not a disk's.
+        let name = path.file_name().map(classify_os).map(|entry| entry.kind());
+        if matches!(name, Some(EntryKind::Sidecar | EntryKind::DownloadLeftover)) {
+            tracing::debug!(path = %path.display(), "a sidecar or download leftover: not a disk");
+            return;
+        }
         let shown = relative_display(root, path);
         match self.chain_uses(path, false) {
             Probe::Skipped(why) => tracing::debug!(path = %shown, "{why}: skipped"),

@@ -23,6 +23,9 @@ const REGISTRY_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Registry {
     /// No `compute_nodes` file: only this host uses the storage.
     Absent,
+    /// An empty `compute_nodes` (what an interrupted in-place rewrite leaves): who shares the
+    /// storage is unknown, but there is nothing to lose by rewriting it.
+    Empty,
     /// Host -> last check-in, unix seconds.
     Hosts(BTreeMap<String, f64>),
     /// The file cannot be understood; the reason names the file and the problem.
@@ -55,6 +58,7 @@ pub enum StorageError {
 pub fn read_registry(instances_path: &Path) -> Result<Registry, StorageError> {
     let path = instances_path.join(COMPUTE_NODES);
     let text = match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => return Ok(Registry::Empty),
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Registry::Absent),
         Err(err) if err.kind() == io::ErrorKind::InvalidData => {
@@ -110,7 +114,7 @@ impl Registry {
                 users.insert(host.to_owned());
                 StorageUsers::Known(users)
             }
-            Self::Malformed(_) => StorageUsers::Unknown,
+            Self::Malformed(_) | Self::Empty => StorageUsers::Unknown,
         }
     }
 }
@@ -127,7 +131,7 @@ pub fn register(instances_path: &Path, host: &str, now: f64) -> Result<(), Stora
         })?
         .ok_or(StorageError::Locked { path: lock_path })?;
     let mut hosts = match read_registry(instances_path)? {
-        Registry::Absent => BTreeMap::new(),
+        Registry::Absent | Registry::Empty => BTreeMap::new(),
         Registry::Hosts(hosts) => hosts,
         Registry::Malformed(problem) => return Err(StorageError::Malformed(problem)),
     };
@@ -164,6 +168,18 @@ mod tests {
             registry.users("me", 100_000.0),
             StorageUsers::Known(BTreeSet::from(["me".to_owned(), "peer".to_owned()]))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_registry_counts_every_record_and_is_rewritten() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(COMPUTE_NODES);
+        std::fs::write(&path, "")?;
+        assert_eq!(read_registry(dir.path())?, Registry::Empty);
+        assert_eq!(Registry::Empty.users("me", 1.0), StorageUsers::Unknown);
+        register(dir.path(), "me", 5.0)?;
+        assert_eq!(std::fs::read_to_string(&path)?, r#"{"me":5.0}"#);
         Ok(())
     }
 
