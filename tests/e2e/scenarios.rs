@@ -1179,3 +1179,104 @@ fn snapshot_of_a_realistic_host() {
         insta::assert_snapshot!("realistic_host_clean", clean.stdout);
     });
 }
+
+// 11. Found in review: ways a used base file could have gone, or a pass hung.
+
+#[test]
+fn a_base_file_with_a_second_hard_linked_name_is_kept_under_every_name() {
+    let host = Host::new();
+    let used = fp("image-deduplicated");
+    let path = host.base_file(&used, GIB, 3 * DAY);
+    // A deduplication tool gave the file a second name.
+    fs::hard_link(&path, host.base.join("zz-golden.img")).expect("a hard link");
+    let other = format!("{}_10737418240", fp("image-deduplicated"));
+    fs::hard_link(&path, host.base.join(&other)).expect("a hard link");
+    host.overlay(&format!("{UUID_A}/disk"), &used);
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(state_of(&report, &used), "in_use");
+    assert_eq!(state_of(&report, &other), "in_use");
+    assert!(host.has(&used) && host.has(&other));
+}
+
+#[test]
+fn a_disk_deeper_than_the_walk_goes_is_doubt_not_nothing() {
+    let host = Host::new();
+    let used = fp("image-deep");
+    host.base_file(&used, GIB, 3 * DAY);
+    host.overlay(&format!("{UUID_A}/b/c/d/e/f/g/h/i/disk"), &used);
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(host.has(&used));
+    assert!(warning(&run.json(), "unreadable_file").contains("deeper than 8 levels"));
+}
+
+#[test]
+fn a_fifo_named_like_a_sidecar_does_not_hang_a_checksum_pass() {
+    let host = Host::new();
+    let used = fp("image-with-a-fifo-sidecar");
+    host.base_file(&used, 1 << 20, 3 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &used);
+    host.fifo(&format!("_base/{used}.info"));
+
+    for args in [["audit", "--checksum"], ["clean", "--checksum"]] {
+        let run = host.run_with_timeout(20, &args);
+        assert_ne!(run.code, 124, "{args:?} hung");
+        assert!(run.stdout.contains("not a regular file"), "{}", run.stdout);
+    }
+    assert!(host.has(&used));
+}
+
+#[test]
+fn no_sidecar_is_written_for_a_file_whose_nova_lock_is_held() {
+    // Nova holds the lock while it creates a base: a digest of half a file would call it corrupt.
+    let host = Host::new();
+    host.base_file("swap_512", 512 << 20, 10 * 60);
+    host.overlay(&format!("{UUID_A}/disk.swap"), "swap_512");
+    let holder = LockHolder::hold(&host.instances.join("locks/nova-swap_512"));
+
+    let report = host
+        .run(&["clean", "--checksum", "--format", "json"])
+        .json();
+    assert_eq!(file_entry(&report, "swap_512")["checksum"], "not_checked");
+    assert!(reason_of(&report, "swap_512").contains("holds its lock"));
+    assert!(!host.has("swap_512.info"));
+
+    drop(holder);
+    let report = host
+        .run(&["clean", "--checksum", "--format", "json"])
+        .json();
+    assert_eq!(file_entry(&report, "swap_512")["checksum"], "written");
+    assert!(host.has("swap_512.info"));
+}
+
+#[test]
+fn a_relative_file_protocol_name_is_doubt() {
+    // QEMU resolves `file:rel` against its own working directory, which cachectl cannot know.
+    let host = Host::new();
+    let unused = fp("image-unused");
+    host.base_file(&unused, GIB, 3 * DAY);
+    host.overlay_named(&format!("{UUID_A}/disk"), b"file:somewhere/base", None);
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(host.has(&unused));
+    assert!(warning(&run.json(), "unreadable_file").contains("file:somewhere/base"));
+}
+
+#[test]
+fn a_base_dir_name_that_is_not_one_name_is_a_usage_error() {
+    let host = Host::new();
+    for name in ["_base/", "./_base", ".."] {
+        let run = host.run(&["--base-dir-name", name, "audit"]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not a directory name"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -533,7 +533,12 @@ fn test_handle_base_image_used_missing() {
     let decided = plan(&facts);
     assert_eq!(decided.file(&name).map(|f| f.state), Some(State::InUse));
     assert!(decided.names_in(State::Remove).is_empty());
-    let outcome = check(&fname, ChecksumMode::Clean { interval: 3600 }, NOW as f64);
+    let outcome = check(
+        &fname,
+        ChecksumMode::Clean { interval: 3600 },
+        NOW as f64,
+        None,
+    );
     assert_ne!(outcome.state, ChecksumState::Corrupt);
     assert_eq!(remove_base_file(&fname), RemoveOutcome::AlreadyGone);
 }

@@ -2,7 +2,10 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use rustix::fs::OFlags;
 
 use sha1::{Digest, Sha1};
 
@@ -12,9 +15,20 @@ pub const HASH_BUFFER_LEN: usize = 1 << 20;
 /// A SHA-1 digest in lowercase hex, as sidecars store it.
 pub type Sha1Hex = String;
 
-/// The SHA-1 of a file's contents, in lowercase hex.
+/// The SHA-1 of a regular file's contents, in lowercase hex. Anything else (a FIFO, a device)
+/// is refused without blocking.
 pub fn hash_file(path: &Path) -> io::Result<Sha1Hex> {
-    hash_reader(File::open(path)?)
+    let file = File::options()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    hash_reader(file)
 }
 
 /// The SHA-1 of everything `reader` yields, in lowercase hex.

@@ -1,9 +1,12 @@
 //! Reading, verifying and writing the checksum a sidecar stores for an image.
 
 use std::ffi::OsString;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::OFlags;
 
 use crate::atomic::atomic_write;
 use crate::hash::{Sha1Hex, hash_file};
@@ -182,11 +185,23 @@ fn read_small(path: &Path) -> Result<Option<String>, SidecarError> {
         path: path.to_owned(),
         source,
     };
-    let file = match File::open(path) {
+    // Non-blocking, so that a FIFO named like a sidecar cannot hang a pass; then only a regular
+    // file is read.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)
+    {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(read_error(err)),
     };
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(SidecarError::Malformed {
+            path: path.to_owned(),
+            problem: "not a regular file".to_owned(),
+        });
+    }
     let mut bytes = Vec::new();
     file.take(MAX_SIDECAR_LEN + 1)
         .read_to_end(&mut bytes)
@@ -321,6 +336,25 @@ mod tests {
         fs::write(info_path(&image), "{oops")?;
         assert!(write_info(&image, "abc", 1.0).is_err());
         assert_eq!(fs::read_to_string(info_path(&image))?, "{oops");
+        Ok(())
+    }
+
+    #[test]
+    fn a_fifo_named_like_a_sidecar_is_refused_without_blocking() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let image = dir.path().join("img");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            info_path(&image),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )?;
+        let err = read_stored_checksum(&image)
+            .err()
+            .ok_or("accepted")?
+            .to_string();
+        assert!(err.ends_with("not a regular file"), "{err}");
         Ok(())
     }
 

@@ -1,11 +1,14 @@
 //! Verifying base files against their checksum sidecars, and writing the missing ones.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use cachectl_sidecar::{
     SidecarFormat, Verification, hash_file, read_stored_checksum, verify, write_info,
 };
 use serde::Serialize;
+
+use crate::locks::{held_elsewhere, nova_lock_path, try_lock};
 
 /// What a command does about checksums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,13 @@ impl ChecksumOutcome {
         }
     }
 
+    fn noted(self, note: String) -> Self {
+        Self {
+            note: Some(note),
+            ..self
+        }
+    }
+
     fn problem(message: String) -> Self {
         Self {
             note: Some(message),
@@ -76,72 +86,147 @@ impl ChecksumOutcome {
 }
 
 /// Checks one image file as `mode` says, at time `now` (unix seconds).
-pub fn check(image: &Path, mode: ChecksumMode, now: f64) -> ChecksumOutcome {
+///
+/// With `lock_dir` (Nova's lock directory, when it exists), a file whose Nova lock another
+/// process holds (being created or removed) is not hashed, and a sidecar is written only under
+/// that lock, and only if the file did not change while it was hashed: a digest of a file caught
+/// mid-creation would later call it corrupt.
+pub fn check(
+    image: &Path,
+    mode: ChecksumMode,
+    now: f64,
+    lock_dir: Option<&Path>,
+) -> ChecksumOutcome {
     if mode == ChecksumMode::Off {
         return ChecksumOutcome::of(ChecksumState::NotChecked);
     }
+    let lock_path = lock_dir.filter(|dir| dir.is_dir()).and_then(|dir| {
+        let name = image.file_name()?.to_str()?;
+        Some(nova_lock_path(dir, name))
+    });
+    if let Some(path) = &lock_path
+        && held_elsewhere(path).unwrap_or(false)
+    {
+        return ChecksumOutcome {
+            note: Some(format!(
+                "not hashed: another process holds its lock {}",
+                path.display()
+            )),
+            ..ChecksumOutcome::of(ChecksumState::NotChecked)
+        };
+    }
+    let before = identity(image);
+    let (mut outcome, to_write) = check_unwritten(image, mode, now);
+    let Some(digest) = to_write else {
+        return outcome;
+    };
+    let lock = match &lock_path {
+        Some(path) => match try_lock(path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
+                    "sidecar not written: another process took its lock {}",
+                    path.display()
+                ));
+            }
+            Err(err) => {
+                return ChecksumOutcome::problem(format!(
+                    "cannot take lock {}: {err}",
+                    path.display()
+                ));
+            }
+        },
+        None => None,
+    };
+    if before.is_none() || identity(image) != before {
+        return ChecksumOutcome::of(ChecksumState::NotChecked)
+            .noted("sidecar not written: the file changed while it was hashed".to_owned());
+    }
+    if let Err(err) = write_info(image, &digest, now) {
+        outcome = ChecksumOutcome::problem(err.to_string());
+    }
+    drop(lock);
+    outcome
+}
+
+/// Size, mtime and inode: enough to tell a file changed.
+fn identity(path: &Path) -> Option<(u64, i64, i64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
+}
+
+/// The outcome, and the digest to store in a new `.info` when the mode writes one.
+fn check_unwritten(
+    image: &Path,
+    mode: ChecksumMode,
+    now: f64,
+) -> (ChecksumOutcome, Option<String>) {
     let stored = match read_stored_checksum(image) {
         Ok(stored) => stored,
-        Err(err) => return ChecksumOutcome::problem(err.to_string()),
+        Err(err) => return (ChecksumOutcome::problem(err.to_string()), None),
     };
     let Some(stored) = stored else {
         if mode == ChecksumMode::Audit {
-            return ChecksumOutcome::of(ChecksumState::Missing);
+            return (ChecksumOutcome::of(ChecksumState::Missing), None);
         }
         return match hash_file(image) {
-            Ok(digest) => match write_info(image, &digest, now) {
-                Ok(()) => ChecksumOutcome {
-                    actual: Some(digest),
+            Ok(digest) => (
+                ChecksumOutcome {
+                    actual: Some(digest.clone()),
                     ..ChecksumOutcome::of(ChecksumState::Written)
                 },
-                Err(err) => ChecksumOutcome::problem(err.to_string()),
-            },
-            Err(err) => ChecksumOutcome::problem(format!("cannot hash {}: {err}", image.display())),
+                Some(digest),
+            ),
+            Err(err) => (
+                ChecksumOutcome::problem(format!("cannot hash {}: {err}", image.display())),
+                None,
+            ),
         };
     };
     if let (ChecksumMode::Clean { interval }, Some(written)) = (mode, stored.timestamp) {
         let since = now - written;
         if (0.0..interval as f64).contains(&since) {
-            return ChecksumOutcome {
+            let note = format!(
+                "checksum written {} ago, not re-hashed before {}",
+                cachectl_policy::HumanDuration(since as u64),
+                cachectl_policy::HumanDuration(interval)
+            );
+            let outcome = ChecksumOutcome {
                 stored: Some(stored.sha1),
-                note: Some(format!(
-                    "checksum written {} ago, not re-hashed before {}",
-                    cachectl_policy::HumanDuration(since as u64),
-                    cachectl_policy::HumanDuration(interval)
-                )),
                 ..ChecksumOutcome::of(ChecksumState::NotChecked)
             };
+            return (outcome.noted(note), None);
         }
     }
     match verify(image, &stored) {
         Ok(Verification::Valid) => {
             // Writing a legacy digest into .info retires the .sha1 (Folsom's migration).
-            if stored.format == SidecarFormat::Sha1
-                && mode != ChecksumMode::Audit
-                && let Err(err) = write_info(image, &stored.sha1, now)
-            {
-                return ChecksumOutcome::problem(err.to_string());
-            }
-            ChecksumOutcome {
+            let migrate = stored.format == SidecarFormat::Sha1 && mode != ChecksumMode::Audit;
+            let outcome = ChecksumOutcome {
                 actual: Some(stored.sha1.to_ascii_lowercase()),
-                stored: Some(stored.sha1),
+                stored: Some(stored.sha1.clone()),
                 ..ChecksumOutcome::of(ChecksumState::Valid)
-            }
+            };
+            (outcome, migrate.then_some(stored.sha1))
         }
         Ok(Verification::Mismatch {
             stored: expected,
             actual,
-        }) => ChecksumOutcome {
-            note: Some(format!(
-                "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
-                image.display(),
-                stored.path.display()
-            )),
-            problem: true,
-            stored: Some(expected),
-            actual: Some(actual),
-            state: ChecksumState::Corrupt,
-        },
-        Err(err) => ChecksumOutcome::problem(err.to_string()),
+        }) => (
+            ChecksumOutcome {
+                note: Some(format!(
+                    "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
+                    image.display(),
+                    stored.path.display()
+                )),
+                problem: true,
+                stored: Some(expected),
+                actual: Some(actual),
+                state: ChecksumState::Corrupt,
+            },
+            None,
+        ),
+        Err(err) => (ChecksumOutcome::problem(err.to_string()), None),
     }
 }

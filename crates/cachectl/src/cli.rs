@@ -31,7 +31,7 @@ pub struct Cli {
     )]
     pub instances_path: PathBuf,
     /// The cache directory's name under the instances path (`[image_cache] subdirectory_name`).
-    #[arg(long, global = true, value_name = "NAME", default_value = "_base")]
+    #[arg(long, global = true, value_name = "NAME", default_value = "_base", value_parser = parse_base_dir_name)]
     pub base_dir_name: String,
     /// This host's name, as Nova's `host` option (default: the machine's hostname).
     #[arg(long, global = true, value_name = "NAME")]
@@ -155,6 +155,16 @@ pub enum InspectOutput {
     Human,
     /// qemu-img's JSON.
     Json,
+}
+
+/// A directory name directly under the instances path: one plain component, as Nova joins it.
+pub fn parse_base_dir_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\0') {
+        return Err(format!(
+            "{text:?} is not a directory name: expected one name under the instances path, like _base"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
@@ -364,6 +374,17 @@ mod tests {
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("9999999999999999d").is_err());
+    }
+
+    #[test]
+    fn base_dir_names_are_one_component() {
+        assert_eq!(
+            parse_base_dir_name("_base_10.0.0.1"),
+            Ok("_base_10.0.0.1".to_owned())
+        );
+        for bad in ["", ".", "..", "_base/", "./_base", "a/b"] {
+            assert!(parse_base_dir_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

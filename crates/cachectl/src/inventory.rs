@@ -50,8 +50,11 @@ struct InventoryFile {
 
 #[derive(Deserialize)]
 struct Record {
+    #[serde(deserialize_with = "non_empty")]
     uuid: String,
+    #[serde(deserialize_with = "non_empty")]
     name: String,
+    #[serde(deserialize_with = "non_empty")]
     host: String,
     #[serde(default)]
     image_ref: Option<String>,
@@ -69,6 +72,18 @@ struct Record {
     ephemeral_gb: Option<u64>,
     #[serde(default)]
     os_type: Option<String>,
+}
+
+/// A string that must not be empty: an empty uuid, name or host names no instance.
+fn non_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Str(""),
+            &"a non-empty string",
+        ));
+    }
+    Ok(text)
 }
 
 /// Reads an inventory from `path`, or from standard input when `path` is `-`.
@@ -175,6 +190,10 @@ mod tests {
             r#"inv.json:2:3: expected a JSON object {"instances": [...]}"#,
         );
         check_error("", "inv.json:1:0: EOF while parsing a value");
+        check_error(
+            r#"{"instances": [{"uuid": "u", "name": "", "host": "h"}]}"#,
+            r#"inv.json:1:39: invalid value: string "", expected a non-empty string"#,
+        );
         check_error(
             "{\"instance\": []}",
             "inv.json:1:11: unknown field `instance`, expected `instances`",

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use cachectl_naming::EntryKind;
+use cachectl_naming::{EntryKind, classify};
 use cachectl_policy::{
-    Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, State, StorageUsers, Warning, plan,
+    Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, Reason, State, StorageUsers,
+    Warning, plan,
 };
 
 use crate::apply::{RemoveOutcome, lock_entries, lock_name, remove_base_file, touch};
@@ -204,6 +205,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                 &file.path,
                 if hashed { mode } else { ChecksumMode::Off },
                 config.now as f64,
+                Some(&lock_dir),
             )
         })
         .collect();
@@ -297,8 +299,15 @@ fn remove_confirmed(
     warnings: &mut Vec<WarningEntry>,
 ) -> Result<(), PassError> {
     let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
-    let candidates: Vec<usize> = (0..fates.len())
+    // Images before their sidecars, so that a sidecar goes only once its image has gone.
+    let mut candidates: Vec<usize> = (0..fates.len())
         .filter(|&i| fates[i].state == FileState::Removable)
+        .collect();
+    candidates.sort_by_key(|&i| fates[i].decision.kind == EntryKind::Sidecar);
+    let index_of: HashMap<String, usize> = fates
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.decision.name.clone(), i))
         .collect();
     for batch in candidates.chunks(LOCK_BATCH) {
         let names = batch.iter().map(|&i| fates[i].decision.name.as_str());
@@ -316,14 +325,33 @@ fn remove_confirmed(
             .map(|(i, f)| (f.name.as_str(), i))
             .collect();
         for &i in batch {
+            let image = classify(&fates[i].decision.name)
+                .belongs_to()
+                .filter(|_| fates[i].decision.kind == EntryKind::Sidecar)
+                .map(str::to_owned);
+            let image_not_removed = image
+                .as_deref()
+                .and_then(|image| index_of.get(image))
+                .is_some_and(|&image| fates[image].state != FileState::Removed);
             let fate = &mut fates[i];
             let name = fate.decision.name.clone();
-            if let Some(path) = locks.busy.get(lock_name(&name)) {
-                fate.state = FileState::InUse;
-                fate.notes.push(format!(
+            let note = if let Some(path) = locks.busy.get(lock_name(&name)) {
+                Some(format!(
                     "another process holds its lock {}: kept this pass",
                     path.display()
-                ));
+                ))
+            } else if image_not_removed {
+                Some("kept: its image was not removed".to_owned())
+            } else {
+                None
+            };
+            if let Some(note) = note {
+                fate.state = FileState::InUse;
+                fate.notes.push(note);
+                if let Some(image) = image {
+                    // No longer "removed with it".
+                    fate.decision.reasons = vec![Reason::SidecarOfKept { image }];
+                }
                 continue;
             }
             let first = &first_scan.files[i];
@@ -483,7 +511,13 @@ fn build_report(
             disks: o.disks.iter().cloned().collect(),
         })
         .collect();
-    report.summarize(scan.probed, scan.unreadable.len());
+    // Unreadable disks, and cache files that stay whose own chain cannot be read.
+    let unreadable = plan
+        .warnings
+        .iter()
+        .filter(|w| matches!(w, Warning::UnreadableFile { .. }))
+        .count();
+    report.summarize(scan.probed, unreadable);
     report
 }
 

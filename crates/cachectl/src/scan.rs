@@ -110,7 +110,9 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
     for file in &files {
         scanner
             .cache_ids
-            .insert(file.dev_ino, file.fact.name.clone());
+            .entry(file.dev_ino)
+            .or_default()
+            .push(file.fact.name.clone());
         scanner.cache_names.insert(file.fact.name.clone());
     }
     scanner.base_dir = base_dir.clone();
@@ -152,7 +154,8 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
     for (name, file_type) in entries {
         let path = config.instances_path.join(&name);
         let name_str = name.to_string_lossy().into_owned();
-        if name_str == config.base_dir_name || name_str == LOCKS_DIR {
+        // The cache itself, Nova's locks, and a mount point's lost+found (fsck's, root's only).
+        if name_str == config.base_dir_name || name_str == LOCKS_DIR || name_str == "lost+found" {
             continue;
         }
         if is_directory(&path, file_type) {
@@ -170,7 +173,8 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
 #[derive(Default)]
 struct Scanner {
     base_dir: PathBuf,
-    cache_ids: HashMap<(u64, u64), String>,
+    /// Cache names by device and inode: hard links give one file several names.
+    cache_ids: HashMap<(u64, u64), Vec<String>>,
     cache_names: HashSet<String>,
     /// Directories walked, by device and inode.
     visited_dirs: HashSet<(u64, u64)>,
@@ -179,12 +183,22 @@ struct Scanner {
 }
 
 impl Scanner {
+    /// Walks a directory under the instances path: `depth` 1 is an instance directory (which
+    /// may be a symlink, as Nova follows it), deeper ones are real directories only, so a walk
+    /// never leaves the instances path through a symlink. A directory too deep to walk is in
+    /// doubt, not skipped.
     fn walk(&mut self, root: &Path, dir: &Path, top: Option<&str>, depth: usize, scan: &mut Scan) {
-        // Directories are followed through symlinks (Nova's `qemu-img info <dir>/disk` does), but
-        // each only once, so a symlink loop ends here.
+        // Each directory once (two names for one instance directory, a bind mount).
         match fs::metadata(dir) {
             Ok(meta) if !self.visited_dirs.insert((meta.dev(), meta.ino())) => return,
             _ => {}
+        }
+        if depth > MAX_DIR_DEPTH {
+            scan.unreadable.push(UnreadableFile {
+                path: relative_display(root, dir),
+                problem: format!("a directory deeper than {MAX_DIR_DEPTH} levels: not read"),
+            });
+            return;
         }
         let entries = match read_dir_sorted(dir) {
             Ok(entries) => entries,
@@ -199,12 +213,10 @@ impl Scanner {
         };
         for (name, file_type) in entries {
             let path = dir.join(&name);
-            if is_directory(&path, file_type) {
-                if depth < MAX_DIR_DEPTH {
-                    self.walk(root, &path, top, depth + 1, scan);
-                } else {
-                    tracing::debug!(path = %path.display(), "not descending: deeper than {MAX_DIR_DEPTH}");
-                }
+            if file_type.is_dir() {
+                self.walk(root, &path, top, depth + 1, scan);
+            } else if file_type.is_symlink() && is_directory(&path, file_type) {
+                tracing::debug!(path = %path.display(), "a symlink to a directory inside an instance directory: not followed");
             } else {
                 self.probe(root, &path, top, file_type, scan);
             }
@@ -280,17 +292,24 @@ impl Scanner {
             };
             if link.depth == 0
                 && !is_cache_file
-                && let Some(file) = self.cache_ids.get(&link.dev_ino)
+                && let Some(names) = self.cache_ids.get(&link.dev_ino)
             {
                 // A link to a cache file (a symlink or a hard link) uses it directly.
                 let kind = UseKind::Backing { depth: 0 };
-                return Probe::Uses(vec![DiskUse {
-                    file: file.clone(),
-                    kind,
-                    by_name_only: false,
-                }]);
+                let uses = names
+                    .iter()
+                    .map(|file| DiskUse {
+                        file: file.clone(),
+                        kind,
+                        by_name_only: false,
+                    })
+                    .collect();
+                return Probe::Uses(uses);
             }
             if let Some(target) = &link.data_file {
+                if depends_on_working_directory(link.header.external_data_file(), target) {
+                    return Probe::Unreadable(unresolvable(&link.path, target));
+                }
                 match target.file_path() {
                     Some(file) => refs.push(Reference {
                         target: file,
@@ -300,6 +319,9 @@ impl Scanner {
                 }
             }
             let Some(target) = &link.backing else { break };
+            if depends_on_working_directory(link.header.backing_file.as_deref(), target) {
+                return Probe::Unreadable(unresolvable(&link.path, target));
+            }
             let Some(file) = target.file_path() else {
                 if let BackingTarget::Json(_) = target {
                     return Probe::Unreadable(unresolvable(&link.path, target));
@@ -333,38 +355,34 @@ impl Scanner {
             .or_insert_with(|| fs::metadata(target).ok().map(|m| (m.dev(), m.ino())))
     }
 
-    /// The cache files some references reach: the same file (device and inode), or, as Nova
-    /// matches, a file of the same name as a cache file.
+    /// The cache files some references reach: the same file (device and inode: every name a
+    /// hard-linked file has), and, as Nova matches, a cache file of the same name.
     fn match_references(&mut self, refs: &[Reference]) -> Vec<DiskUse> {
-        let mut uses = Vec::new();
+        let mut uses: Vec<DiskUse> = Vec::new();
         for reference in refs {
-            let by_identity = self
-                .identity_of(&reference.target)
-                .and_then(|id| self.cache_ids.get(&id))
-                .cloned();
-            let use_ = match by_identity {
-                Some(file) => DiskUse {
-                    file,
-                    kind: reference.kind,
-                    by_name_only: false,
-                },
-                None => {
-                    let Some(name) = reference.target.file_name().and_then(OsStr::to_str) else {
-                        continue;
-                    };
-                    if !self.cache_names.contains(name) {
-                        continue;
-                    }
-                    let in_base_dir = reference.target.parent() == Some(self.base_dir.as_path());
-                    DiskUse {
-                        file: name.to_owned(),
+            let mut push = |file: &str, by_name_only: bool| {
+                if !uses
+                    .iter()
+                    .any(|u| u.file == file && u.kind == reference.kind)
+                {
+                    uses.push(DiskUse {
+                        file: file.to_owned(),
                         kind: reference.kind,
-                        by_name_only: !in_base_dir,
-                    }
+                        by_name_only,
+                    });
                 }
             };
-            if !uses.contains(&use_) {
-                uses.push(use_);
+            let identity = self.identity_of(&reference.target);
+            let same_file = identity.and_then(|id| self.cache_ids.get(&id));
+            for name in same_file.into_iter().flatten() {
+                push(name, false);
+            }
+            let Some(name) = reference.target.file_name().and_then(OsStr::to_str) else {
+                continue;
+            };
+            if self.cache_names.contains(name) {
+                let in_base_dir = reference.target.parent() == Some(self.base_dir.as_path());
+                push(name, !in_base_dir);
             }
         }
         uses
@@ -388,9 +406,17 @@ fn describe(err: &ChainError) -> String {
     }
 }
 
+/// A relative `file:` name is relative to QEMU's working directory, which cachectl cannot know.
+fn depends_on_working_directory(name: Option<&[u8]>, target: &BackingTarget) -> bool {
+    let file_protocol = name.is_some_and(|n| n.starts_with(b"file:"));
+    file_protocol && target.file_path().is_some_and(|p| p.is_relative())
+}
+
 fn unresolvable(image: &Path, target: &BackingTarget) -> String {
     let name = match target {
         BackingTarget::Json(json) => format!("json:{}", String::from_utf8_lossy(json)),
+        // Only a relative `file:` name is unresolvable: it depends on QEMU's working directory.
+        BackingTarget::File(path) => format!("file:{}", path.display()),
         other => format!("{other:?}"),
     };
     format!(

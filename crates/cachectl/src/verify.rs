@@ -11,7 +11,7 @@ use crate::checksums::{ChecksumMode, ChecksumState, check};
 use crate::cli::{CommandError, Format, VerifyArgs};
 use crate::exit;
 use crate::report::{SCHEMA, WarningEntry, human_bytes};
-use crate::scan::ScanConfig;
+use crate::scan::{LOCKS_DIR, ScanConfig};
 
 /// One file verified.
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +74,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<u8, CommandError> {
     let base_dir = scan.base_dir();
+    let lock_dir = scan.instances_path.join(LOCKS_DIR);
     let paths: Vec<PathBuf> = if args.files.is_empty() {
         let entries = std::fs::read_dir(&base_dir).map_err(|err| CommandError::Other {
             message: format!("cannot list {}: {err}", base_dir.display()),
@@ -122,7 +123,7 @@ pub fn run(
                 continue;
             }
         };
-        let outcome = check(&path, ChecksumMode::Verify, now as f64);
+        let outcome = check(&path, ChecksumMode::Verify, now as f64, Some(&lock_dir));
         let reason = match outcome.state {
             ChecksumState::Valid => "matches its sidecar".to_owned(),
             ChecksumState::Written => "had no sidecar: one was written".to_owned(),
