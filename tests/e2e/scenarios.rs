@@ -1280,3 +1280,37 @@ fn a_base_dir_name_that_is_not_one_name_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn a_raw_disk_as_nova_declares_it_is_never_probed_so_a_tenant_cannot_block_cleaning() {
+    // A tenant writes what looks like a broken qcow2 header at the start of its raw disk.
+    let host = Host::new();
+    let unused = fp("image-unused");
+    host.base_file(&unused, GIB, 3 * DAY);
+    let linked = fp("image-linked");
+    host.base_file(&linked, GIB, 3 * DAY);
+    host.file(&format!("{UUID_A}/disk"), b"QFI\xfb\0\0\0\x03 guest data");
+    host.symlink(&format!("{UUID_A}/disk.config"), &host.base.join(&linked));
+    // As Nova writes it: absolute paths as the writing host saw them.
+    let disk_info = json!({
+        "/var/lib/nova/instances/0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk": "raw",
+        "/var/lib/nova/instances/0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk.config": "raw",
+    });
+    host.file(
+        &format!("{UUID_A}/disk.info"),
+        disk_info.to_string().as_bytes(),
+    );
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(sorted_names_in(&report, "removed"), vec![unused.clone()]);
+    // A raw disk that is a link to a cache file still uses it.
+    assert_eq!(state_of(&report, &linked), "in_use");
+
+    // Without disk.info, the same bytes are doubt.
+    fs::remove_file(host.instances.join(format!("{UUID_A}/disk.info"))).expect("removed");
+    host.base_file(&unused, GIB, 3 * DAY);
+    assert_eq!(host.run(&["clean"]).code, 4);
+    assert!(host.has(&unused));
+}

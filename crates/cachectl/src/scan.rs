@@ -6,7 +6,7 @@
 //! be read is recorded as unreadable (doubt keeps); a file that vanishes mid-scan is skipped.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -211,8 +211,30 @@ impl Scanner {
                 return;
             }
         };
+        // Nova's record of the formats it gave libvirt for this instance's disks.
+        let declared = if depth == 1 {
+            read_disk_info(dir)
+        } else {
+            HashMap::new()
+        };
         for (name, file_type) in entries {
             let path = dir.join(&name);
+            if declared.get(&name).map(String::as_str) == Some("raw") && !file_type.is_dir() {
+                // QEMU opens it raw, never probing its bytes (guest data: a tenant's to write):
+                // it uses a cache file only by being one (a link).
+                scan.probed += 1;
+                let link_uses = fs::metadata(&path)
+                    .ok()
+                    .and_then(|m| self.uses_as_link((m.dev(), m.ino())));
+                if let Some(uses) = link_uses {
+                    scan.disks.push(Disk {
+                        path: relative_display(root, &path),
+                        dir: top.map(str::to_owned),
+                        uses,
+                    });
+                }
+                continue;
+            }
             if file_type.is_dir() {
                 self.walk(root, &path, top, depth + 1, scan);
             } else if file_type.is_symlink() && is_directory(&path, file_type) {
@@ -292,18 +314,8 @@ impl Scanner {
             };
             if link.depth == 0
                 && !is_cache_file
-                && let Some(names) = self.cache_ids.get(&link.dev_ino)
+                && let Some(uses) = self.uses_as_link(link.dev_ino)
             {
-                // A link to a cache file (a symlink or a hard link) uses it directly.
-                let kind = UseKind::Backing { depth: 0 };
-                let uses = names
-                    .iter()
-                    .map(|file| DiskUse {
-                        file: file.clone(),
-                        kind,
-                        by_name_only: false,
-                    })
-                    .collect();
                 return Probe::Uses(uses);
             }
             if let Some(target) = &link.data_file {
@@ -341,6 +353,22 @@ impl Scanner {
             }
         }
         Probe::Uses(self.match_references(&refs))
+    }
+
+    /// A file that is a cache file (a symlink or a hard link to one) uses it directly.
+    fn uses_as_link(&self, dev_ino: (u64, u64)) -> Option<Vec<DiskUse>> {
+        let kind = UseKind::Backing { depth: 0 };
+        let names = self.cache_ids.get(&dev_ino)?;
+        Some(
+            names
+                .iter()
+                .map(|file| DiskUse {
+                    file: file.clone(),
+                    kind,
+                    by_name_only: false,
+                })
+                .collect(),
+        )
     }
 
     fn is_cache_file(&mut self, target: &Path) -> bool {
@@ -423,6 +451,38 @@ fn unresolvable(image: &Path, target: &BackingTarget) -> String {
         "{}: the name {name:?} does not name a single file cachectl can follow",
         image.display()
     )
+}
+
+/// The largest `disk.info` read; a real one is a few hundred bytes.
+const MAX_DISK_INFO_LEN: u64 = 1 << 20;
+
+/// The formats Nova's `disk.info` in an instance directory declares, by file name: JSON
+/// `{"<path of the disk>": "qcow2" | "raw" | ...}`. Paths are as the host that wrote them saw
+/// them, so only their file names count. Anything unreadable declares nothing.
+fn read_disk_info(dir: &Path) -> HashMap<OsString, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("disk.info");
+    let read = || -> Option<HashMap<String, String>> {
+        let file = fs::File::options()
+            .read(true)
+            .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+            .open(&path)
+            .ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_DISK_INFO_LEN).read_to_end(&mut bytes).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let Some(formats) = read() else {
+        return HashMap::new();
+    };
+    formats
+        .into_iter()
+        .filter_map(|(disk, format)| Some((Path::new(&disk).file_name()?.to_os_string(), format)))
+        .collect()
 }
 
 /// Whether a directory entry is a directory, or a symlink to one.
