@@ -1314,3 +1314,79 @@ fn a_raw_disk_as_nova_declares_it_is_never_probed_so_a_tenant_cannot_block_clean
     assert_eq!(host.run(&["clean"]).code, 4);
     assert!(host.has(&unused));
 }
+
+#[test]
+fn qed_and_vmdk_overlays_keep_their_bases_and_vmdk_extents_count() {
+    let host = Host::new();
+    let qemu_img = |args: &[&str]| {
+        let status = std::process::Command::new("qemu-img")
+            .args(args)
+            .status()
+            .expect("qemu-img");
+        assert!(status.success(), "qemu-img {args:?}");
+    };
+    // A QED overlay on a raw base.
+    let qed_base = fp("image-under-qed");
+    let qed_base_path = host.base_file(&qed_base, GIB, 3 * DAY);
+    let qed_disk = host.instances.join(format!("{UUID_A}/disk"));
+    fs::create_dir_all(qed_disk.parent().expect("a parent")).expect("a directory");
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qed",
+        "-F",
+        "raw",
+        "-b",
+        qed_base_path.to_str().expect("UTF-8"),
+        qed_disk.to_str().expect("UTF-8"),
+        "1G",
+    ]);
+    // A VMDK overlay on a VMDK base in the cache.
+    let vmdk_base = fp("image-vmdk");
+    let vmdk_base_path = host.base.join(&vmdk_base);
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "vmdk",
+        vmdk_base_path.to_str().expect("UTF-8"),
+        "64M",
+    ]);
+    set_age(&vmdk_base_path, 3 * DAY);
+    let vmdk_disk = host.instances.join(format!("{UUID_B}/disk"));
+    fs::create_dir_all(vmdk_disk.parent().expect("a parent")).expect("a directory");
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "vmdk",
+        "-F",
+        "vmdk",
+        "-b",
+        vmdk_base_path.to_str().expect("UTF-8"),
+        vmdk_disk.to_str().expect("UTF-8"),
+    ]);
+    // A VMDK descriptor whose flat extent lies in the cache.
+    let extent = fp("image-flat-extent");
+    let extent_path = host.base_file(&extent, 64 << 20, 3 * DAY);
+    host.file(
+        &format!("{UUID_C}/disk"),
+        format!(
+            "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\nRW 131072 FLAT \"{}\" 0\n",
+            extent_path.display()
+        )
+        .as_bytes(),
+    );
+    let unused = fp("image-unused");
+    host.base_file(&unused, GIB, 3 * DAY);
+
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(sorted_names_in(&report, "removed"), vec![unused]);
+    for kept in [&qed_base, &vmdk_base, &extent] {
+        assert_eq!(state_of(&report, kept), "in_use", "{kept}");
+        assert!(host.has(kept));
+    }
+}

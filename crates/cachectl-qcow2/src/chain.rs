@@ -2,7 +2,7 @@
 //!
 //! [`walk_chain`] yields the top image, then its backing file, and so on: each read the way
 //! [`read_header`] reads (never blocking, at most the first cluster), each with its backing
-//! and external data file names resolved. It is lazy, so a caller that reaches a file it already
+//! and external data file names (and VMDK extent names) resolved. It is lazy, so a caller that reaches a file it already
 //! knows stops without reading further. A backing file declared `raw` is never probed for a
 //! format. A loop (by device and inode) or a chain deeper than the limit is an error naming the
 //! files, never a hang.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::header::DiskHeader;
 use crate::read::{ReadError, read_header};
-use crate::resolve::{BackingTarget, resolve_backing};
+use crate::resolve::{BackingTarget, resolve_backing, resolve_extent};
 
 /// The default limit on how many backing files below the top image are followed.
 pub const DEFAULT_MAX_DEPTH: u32 = 256;
@@ -35,6 +35,17 @@ pub struct Link {
     pub backing: Option<BackingTarget>,
     /// Where its external data file name points, if it has one.
     pub data_file: Option<BackingTarget>,
+    /// The further files holding its data, in order: a VMDK descriptor's extents (always
+    /// [`BackingTarget::File`]). Empty for other formats.
+    pub extents: Vec<BackingTarget>,
+}
+
+impl Link {
+    /// Every file this image needs besides its backing file: its external data file, then its
+    /// extents. A file any of these names must be kept as long as the image is.
+    pub fn dependencies(&self) -> impl Iterator<Item = &BackingTarget> {
+        self.data_file.iter().chain(&self.extents)
+    }
 }
 
 /// Why a chain cannot be walked further.
@@ -167,6 +178,11 @@ impl ChainWalk {
         let data_file = header
             .external_data_file()
             .map(|name| resolve_backing(&path, name));
+        let extents = header
+            .extent_files
+            .iter()
+            .map(|name| BackingTarget::File(resolve_extent(&path, name)))
+            .collect();
         Ok(Link {
             path,
             depth,
@@ -175,6 +191,7 @@ impl ChainWalk {
             header,
             backing,
             data_file,
+            extents,
         })
     }
 }
@@ -269,6 +286,47 @@ mod tests {
         let shown = paths(walk_chain(&d.join("top")));
         let p = |n: &str| Ok(d.join(n).display().to_string());
         assert_eq!(shown, vec![p("top"), p("mid"), p("base")]);
+    }
+
+    #[test]
+    fn qed_and_vmdk_overlays_keep_their_bases_and_extents() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let d = dir.path();
+        fs::write(
+            d.join("base"),
+            b"QFI\xfb guest data that must not be probed",
+        )
+        .expect("written");
+        let qemu = |args: &[&str]| crate::test_support::qemu_img(d, args);
+        qemu(&[
+            "create", "-q", "-f", "qed", "-F", "raw", "-b", "base", "qed", "1M",
+        ]);
+        let shown = paths(walk_chain(&d.join("qed")));
+        let p = |n: &str| Ok(d.join(n).display().to_string());
+        assert_eq!(shown, vec![p("qed"), p("base")]);
+
+        qemu(&["create", "-q", "-f", "vmdk", "base.vmdk", "1M"]);
+        qemu(
+            &[
+                "create",
+                "-q",
+                "-f",
+                "vmdk",
+                "-o",
+                "subformat=twoGbMaxExtentSparse",
+            ]
+            .into_iter()
+            .chain(["-F", "vmdk", "-b", "base.vmdk", "top.vmdk", "1M"])
+            .collect::<Vec<_>>(),
+        );
+        let links: Vec<_> = walk_chain(&d.join("top.vmdk"))
+            .collect::<Result<_, _>>()
+            .expect("a readable chain");
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[1].path, d.join("base.vmdk"));
+        let needed: Vec<_> = links[0].dependencies().cloned().collect();
+        assert_eq!(needed, vec![BackingTarget::File(d.join("top-s001.vmdk"))]);
+        assert_eq!(links[1].dependencies().count(), 0);
     }
 
     #[test]

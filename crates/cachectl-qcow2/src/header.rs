@@ -8,7 +8,7 @@
 
 use nom::Parser;
 use nom::bytes::complete::{tag, take};
-use nom::number::complete::{be_u8, be_u32, be_u64};
+use nom::number::complete::{be_u8, be_u16, be_u32, be_u64};
 
 /// The magic number that opens every qcow (v1) and qcow2 image: `QFI\xfb`.
 pub const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
@@ -89,14 +89,37 @@ pub enum Format {
     Raw,
     /// QEMU's qcow2 (versions 2 and 3).
     Qcow2,
+    /// QEMU's original qcow (version 1 of the qcow magic).
+    Qcow,
+    /// QEMU Enhanced Disk (`QED\0`).
+    Qed,
+    /// VMware VMDK: a sparse extent (`KDMV`, `COWD`) or a text descriptor file.
+    Vmdk,
+    /// Microsoft VHD (`conectix`) with its footer copy at the start: a dynamic or
+    /// differencing disk. A fixed VHD has its footer only at the end and reads as raw, as in QEMU.
+    Vpc,
+    /// Microsoft VHDX (`vhdxfile`).
+    Vhdx,
+    /// VirtualBox VDI.
+    Vdi,
+    /// A LUKS encrypted volume (`LUKS\xba\xbe`).
+    Luks,
 }
 
 impl Format {
-    /// The name QEMU gives the format (`raw`, `qcow2`), as in `qemu-img info` and `-F`.
+    /// The name QEMU gives the format (`raw`, `qcow2`, `qed`, `vmdk`...), as in `qemu-img info`
+    /// and `-F`.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Raw => "raw",
             Format::Qcow2 => "qcow2",
+            Format::Qcow => "qcow",
+            Format::Qed => "qed",
+            Format::Vmdk => "vmdk",
+            Format::Vpc => "vpc",
+            Format::Vhdx => "vhdx",
+            Format::Vdi => "vdi",
+            Format::Luks => "luks",
         }
     }
 }
@@ -148,15 +171,26 @@ pub struct DiskHeader {
     pub has_encryption_extension: bool,
     /// The feature name table: (type 0 incompatible, 1 compatible, 2 autoclear; bit; name).
     pub feature_names: Vec<(u8, u8, Vec<u8>)>,
+    /// Further files holding the disk's data, as named (raw bytes, relative names relative to
+    /// the image's directory, like backing names): the extents of a VMDK descriptor file, in
+    /// order. Empty for every other format (a qcow2 external data file is in `data_file`).
+    pub extent_files: Vec<Vec<u8>>,
+    /// The VMDK `createType` (`monolithicSparse`, `twoGbMaxExtentFlat`...), as QEMU reports it.
+    pub create_type: Option<Vec<u8>>,
 }
 
 impl DiskHeader {
     /// The header of a raw file of `len` bytes: no metadata, the virtual size is the file size.
     pub fn raw(len: u64) -> Self {
+        DiskHeader::bare(Format::Raw, Some(len))
+    }
+
+    /// A header of `format` with nothing but a virtual size: the start of every parser's result.
+    pub(crate) fn bare(format: Format, virtual_size: Option<u64>) -> Self {
         DiskHeader {
-            format: Format::Raw,
+            format,
             version: None,
-            virtual_size: Some(len),
+            virtual_size,
             cluster_size: None,
             backing_file: None,
             backing_format: None,
@@ -171,6 +205,8 @@ impl DiskHeader {
             has_bitmaps_extension: false,
             has_encryption_extension: false,
             feature_names: Vec::new(),
+            extent_files: Vec::new(),
+            create_type: None,
         }
     }
 
@@ -298,20 +334,180 @@ pub enum HeaderError {
     /// The raw external data bit without the external data file bit.
     #[error("the raw external data bit is set but the image has no external data file")]
     DataFileRawWithoutDataFile,
+    /// A header of another format than qcow2 that QEMU refuses.
+    #[error("invalid {format} header at offset {offset}: {reason}")]
+    Invalid {
+        /// The format ([`Format::as_str`]).
+        format: &'static str,
+        /// Offset of the offending field or text.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The image may have a parent, but where its name is cannot be told from the first bytes
+    /// of the file (a differencing VHD, VDI, or any VHDX): treat the image as unreadable.
+    #[error("the {format} image may depend on a parent image that cannot be read from its header")]
+    ParentNotReadable {
+        /// The format ([`Format::as_str`]).
+        format: &'static str,
+    },
 }
 
 /// How many bytes from offset 0 [`parse_header`] needs to see everything it reads, judging
-/// from `prefix`, the file's first bytes.
+/// from `prefix`, the file's first bytes: at least the first 4 KiB of the file or all of it if
+/// it is shorter (what [`crate::read_header`] reads first), so that the format can be told.
 ///
-/// For a qcow2 prefix this is at least 112 (QEMU's header structure) and never more than the
-/// first cluster ([`MAX_HEADER_BYTES`] at most); if the prefix is too short to tell, it is what
-/// is needed to tell more (ask again with the longer prefix, or just read that much). For a
-/// prefix without the qcow2 magic it is the prefix's length: nothing more is needed. Errors are
-/// those [`parse_header`] would give for the fixed header fields.
+/// Never more than [`MAX_HEADER_BYTES`]. For qcow2 this is at least 112 (QEMU's header
+/// structure) and never more than the first cluster; for QED and qcow the header and the
+/// backing name; for VMDK the descriptor QEMU reads (up to 1 MiB for a descriptor file); for
+/// VHD, VDI, VHDX and LUKS the fixed header. If the prefix is too short to tell (a part of a
+/// magic), it is what is needed to tell more (ask again with the longer prefix, or just read
+/// that much). For a prefix of no known format it is the prefix's length: nothing more is
+/// needed. Errors are those [`parse_header`] would give for the fixed header fields.
 pub fn bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
-    if !could_be_qcow2(prefix) {
-        return Ok(prefix.len());
+    let src = Source {
+        buf: prefix,
+        eof: u64::MAX,
+    };
+    let needed = match probe(&src) {
+        Probe::Raw => return Ok(prefix.len()),
+        Probe::MagicPrefix(_) => Ok(QEMU_HEADER_LEN as usize),
+        Probe::Format(Format::Qcow2) => qcow2_bytes_needed(prefix),
+        Probe::Format(Format::Qcow) => crate::qcow::bytes_needed(&src),
+        Probe::Format(Format::Qed) => crate::qed::bytes_needed(&src),
+        Probe::Format(Format::Vmdk) => crate::vmdk::bytes_needed(&src),
+        Probe::Format(Format::Vpc) => Ok(crate::vpc::FOOTER_LEN),
+        Probe::Format(Format::Vdi) => Ok(crate::vdi::HEADER_LEN),
+        Probe::Format(Format::Luks) => Ok(LUKS_PROBE_LEN),
+        Probe::Format(Format::Vhdx | Format::Raw) => Ok(MAGIC_PROBE_LEN),
+    }?;
+    Ok(needed.min(MAX_HEADER_BYTES))
+}
+
+/// Parses a disk image header.
+///
+/// `buf` holds the file's first bytes: as many as [`bytes_needed`] asked for, or the whole file
+/// if it is shorter. `file_len` is the file's size. The format is told as QEMU probes it: by
+/// its magic (qcow2, qcow, QED, VMDK, VHD, VHDX, LUKS, VDI) or a VMDK descriptor's first
+/// lines; a file of no known format is raw, with the file's size as its virtual size. The
+/// header is checked as QEMU checks it when it opens the image; anything QEMU would refuse is
+/// an error, and so is a header that refers to bytes past `buf` ([`HeaderError::Truncated`])
+/// or past the end of the file. An image that may have a parent this parser cannot name is
+/// [`HeaderError::ParentNotReadable`].
+pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError> {
+    let buf_len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+    let src = Source {
+        buf,
+        eof: file_len.max(buf_len),
+    };
+    match probe(&src) {
+        Probe::Raw => Ok(DiskHeader::raw(file_len)),
+        // A prefix of a magic: raw if that is the whole file, else we were given too little.
+        Probe::MagicPrefix(_) if src.eof <= buf_len => Ok(DiskHeader::raw(file_len)),
+        Probe::MagicPrefix(len) => Err(truncated(len as u64, buf)),
+        Probe::Format(Format::Qcow2) => parse_qcow2(&src),
+        Probe::Format(Format::Qcow) => crate::qcow::parse(&src),
+        Probe::Format(Format::Qed) => crate::qed::parse(&src),
+        Probe::Format(Format::Vmdk) => crate::vmdk::parse(&src),
+        Probe::Format(Format::Vpc) => crate::vpc::parse(&src),
+        Probe::Format(Format::Vdi) => crate::vdi::parse(&src),
+        Probe::Format(Format::Vhdx) => Err(HeaderError::ParentNotReadable { format: "vhdx" }),
+        Probe::Format(Format::Luks) => parse_luks(&src),
+        Probe::Format(Format::Raw) => Ok(DiskHeader::raw(file_len)),
     }
+}
+
+/// The magic of QED images.
+pub(crate) const QED_MAGIC: [u8; 4] = *b"QED\0";
+/// The magic of VMDK4 sparse extents (monolithicSparse, streamOptimized...).
+pub(crate) const VMDK4_MAGIC: [u8; 4] = *b"KDMV";
+/// The magic of VMDK3 (VMFS) sparse extents.
+pub(crate) const VMDK3_MAGIC: [u8; 4] = *b"COWD";
+/// The cookie that opens a VHD footer.
+pub(crate) const VPC_MAGIC: [u8; 8] = *b"conectix";
+/// The signature that opens a VHDX file.
+const VHDX_MAGIC: [u8; 8] = *b"vhdxfile";
+/// The magic of a LUKS (1 or 2) header.
+const LUKS_MAGIC: [u8; 6] = *b"LUKS\xba\xbe";
+/// Bytes enough to see any magic at offset 0 and the qcow version.
+const MAGIC_PROBE_LEN: usize = 8;
+/// Offset of the LUKS1 payload offset, in 512-byte sectors (big-endian u32).
+const LUKS1_PAYLOAD_OFFSET: u64 = 104;
+/// Bytes of a LUKS header read: up to the LUKS1 payload offset.
+const LUKS_PROBE_LEN: usize = LUKS1_PAYLOAD_OFFSET as usize + 4;
+/// The magics at offset 0, longest first within a shared prefix.
+const MAGICS: [(&[u8], Format); 7] = [
+    (&QCOW2_MAGIC, Format::Qcow2),
+    (&QED_MAGIC, Format::Qed),
+    (&VMDK4_MAGIC, Format::Vmdk),
+    (&VMDK3_MAGIC, Format::Vmdk),
+    (&VPC_MAGIC, Format::Vpc),
+    (&VHDX_MAGIC, Format::Vhdx),
+    (&LUKS_MAGIC, Format::Luks),
+];
+
+/// What the first bytes of a file say it is.
+enum Probe {
+    /// No known format.
+    Raw,
+    /// The bytes are a proper prefix of a magic this long: more bytes would tell.
+    MagicPrefix(usize),
+    /// This format (for qcow2 and qcow: their magic; the version tells them apart).
+    Format(Format),
+}
+
+/// Tells the format from the first bytes as QEMU's probes do (`bdrv_probe_all`): a magic at
+/// offset 0 (qcow's version 1 is qcow, any other version is qcow2), then the VDI signature at
+/// 0x40, then a VMDK descriptor's first lines. QEMU's probes also need their whole header to
+/// be there; here a magic is enough, and a header cut short is an error rather than raw.
+fn probe(src: &Source<'_>) -> Probe {
+    let buf = src.buf;
+    for (magic, format) in MAGICS {
+        if buf.starts_with(magic) {
+            if format == Format::Qcow2 && buf.get(4..8) == Some(&[0, 0, 0, 1][..]) {
+                return Probe::Format(Format::Qcow);
+            }
+            return Probe::Format(format);
+        }
+    }
+    let prefix_of = MAGICS
+        .iter()
+        .filter(|(magic, _)| buf.len() < magic.len() && magic.starts_with(buf))
+        .map(|(magic, _)| magic.len())
+        .max();
+    if let Some(len) = prefix_of {
+        return Probe::MagicPrefix(len);
+    }
+    if crate::vdi::probe(buf) {
+        return Probe::Format(Format::Vdi);
+    }
+    if crate::vmdk::probe_descriptor(buf) {
+        return Probe::Format(Format::Vmdk);
+    }
+    Probe::Raw
+}
+
+/// A LUKS volume: no backing file; for LUKS1 the virtual size is what follows the payload
+/// offset (QEMU's `block/crypto.c`), for LUKS2 it is left unknown.
+fn parse_luks(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
+    let (_, version) = be_u16::<_, nom::error::Error<&[u8]>>(src.need(6, 2)?)
+        .map_err(|_| truncated(8, src.buf))?;
+    let size = if version == 1 {
+        let (_, payload) =
+            be_u32::<_, nom::error::Error<&[u8]>>(src.need(LUKS1_PAYLOAD_OFFSET, 4)?)
+                .map_err(|_| truncated(LUKS_PROBE_LEN as u64, src.buf))?;
+        src.eof.checked_sub(u64::from(payload) * 512)
+    } else {
+        None
+    };
+    let mut header = DiskHeader::bare(Format::Luks, size);
+    header.version = Some(u32::from(version));
+    Ok(header)
+}
+
+/// [`bytes_needed`] for a prefix with the qcow2 magic: at least 112 (QEMU's header structure)
+/// and never more than the first cluster.
+fn qcow2_bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
     let qemu_header = QEMU_HEADER_LEN as usize;
     // The prefix is only known up to its own end: anything past it is "not read yet".
     let src = Source {
@@ -344,31 +540,9 @@ pub fn bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
     Ok(usize::try_from(needed).map_or(MAX_HEADER_BYTES, |n| n.min(MAX_HEADER_BYTES)))
 }
 
-/// Parses a disk image header.
-///
-/// `buf` holds the file's first bytes: as many as [`bytes_needed`] asked for, or the whole file
-/// if it is shorter. `file_len` is the file's size. A file without a known magic is raw, with
-/// the file's size as its virtual size. A qcow2 header is checked as QEMU checks it when it
-/// opens the image; anything QEMU would refuse is an error, and so is a header that refers to
-/// bytes past `buf` ([`HeaderError::Truncated`]) or past the end of the file.
-pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError> {
-    let buf_len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
-    let src = Source {
-        buf,
-        eof: file_len.max(buf_len),
-    };
-    if !could_be_qcow2(buf) {
-        return Ok(DiskHeader::raw(file_len));
-    }
-    if buf.len() < QCOW2_MAGIC.len() {
-        // A prefix of the magic: raw if that is the whole file, else we were given too little.
-        return if src.eof <= buf_len {
-            Ok(DiskHeader::raw(file_len))
-        } else {
-            Err(truncated(QCOW2_MAGIC.len() as u64, buf))
-        };
-    }
-    let fixed = parse_fixed(&src)?;
+/// Parses a qcow2 header (the magic is there, the version is not 1), as QEMU opens it.
+fn parse_qcow2(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
+    let fixed = parse_fixed(src)?;
     fixed.validate()?;
 
     let mut header = DiskHeader {
@@ -389,11 +563,11 @@ pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError
         has_bitmaps_extension: false,
         has_encryption_extension: false,
         feature_names: Vec::new(),
+        extent_files: Vec::new(),
+        create_type: None,
     };
 
-    walk_extensions(&src, &fixed, |ext| {
-        visit_extension(&fixed, &mut header, ext)
-    })?;
+    walk_extensions(src, &fixed, |ext| visit_extension(&fixed, &mut header, ext))?;
 
     if header.data_file_raw() && !header.has_external_data_file() {
         return Err(HeaderError::DataFileRawWithoutDataFile);
@@ -408,22 +582,9 @@ pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError
         if u64::from(size) > fixed.cluster_size() - offset {
             return Err(HeaderError::BackingNameOutOfBounds { offset, size });
         }
-        let name = match src.get(offset, u64::from(size)) {
-            Ok(name) => name,
-            Err(Short::PastEof) => {
-                return Err(HeaderError::BackingNameOutOfBounds { offset, size });
-            }
-            Err(Short::NotRead(needed)) => return Err(truncated(needed, buf)),
-        };
-        header.backing_file = non_empty(c_string(name));
+        header.backing_file = backing_name(src, offset, size)?;
     }
     Ok(header)
-}
-
-/// Whether `buf` starts with the qcow2 magic, or with a part of it if `buf` is shorter.
-fn could_be_qcow2(buf: &[u8]) -> bool {
-    let n = buf.len().min(QCOW2_MAGIC.len());
-    buf.get(..n) == QCOW2_MAGIC.get(..n)
 }
 
 /// The fields of the fixed-size header, before validation. Version 2 values stand in for the
@@ -768,18 +929,32 @@ fn feature_table(data: &[u8]) -> Vec<(u8, u8, Vec<u8>)> {
 }
 
 /// The bytes before the first NUL, as C reads a string.
-fn c_string(bytes: &[u8]) -> &[u8] {
+pub(crate) fn c_string(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     bytes.get(..end).unwrap_or(bytes)
 }
 
 /// `Some` unless empty.
-fn non_empty(bytes: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn non_empty(bytes: &[u8]) -> Option<Vec<u8>> {
     (!bytes.is_empty()).then(|| bytes.to_vec())
 }
 
+/// The backing name of `size` bytes at `offset`, read as a C string (empty is none); past the
+/// end of the file it is [`HeaderError::BackingNameOutOfBounds`].
+pub(crate) fn backing_name(
+    src: &Source<'_>,
+    offset: u64,
+    size: u32,
+) -> Result<Option<Vec<u8>>, HeaderError> {
+    match src.get(offset, u64::from(size)) {
+        Ok(name) => Ok(non_empty(c_string(name))),
+        Err(Short::PastEof) => Err(HeaderError::BackingNameOutOfBounds { offset, size }),
+        Err(Short::NotRead(needed)) => Err(truncated(needed, src.buf)),
+    }
+}
+
 /// A [`HeaderError::Truncated`] for `needed` bytes out of `buf`.
-fn truncated(needed: u64, buf: &[u8]) -> HeaderError {
+pub(crate) fn truncated(needed: u64, buf: &[u8]) -> HeaderError {
     HeaderError::Truncated {
         needed: usize::try_from(needed).unwrap_or(usize::MAX),
         have: buf.len(),
@@ -787,15 +962,15 @@ fn truncated(needed: u64, buf: &[u8]) -> HeaderError {
 }
 
 /// The bytes at hand and where the file ends.
-struct Source<'a> {
+pub(crate) struct Source<'a> {
     /// The first bytes of the file.
-    buf: &'a [u8],
+    pub(crate) buf: &'a [u8],
     /// The file's length (at least `buf.len()`), or `u64::MAX` when unknown.
-    eof: u64,
+    pub(crate) eof: u64,
 }
 
 /// Why [`Source::get`] has no bytes to give.
-enum Short {
+pub(crate) enum Short {
     /// The range goes past the end of the file.
     PastEof,
     /// The range is in the file but past `buf`: this many bytes from offset 0 are needed.
@@ -804,7 +979,7 @@ enum Short {
 
 impl<'a> Source<'a> {
     /// The `len` bytes at `offset`.
-    fn get(&self, offset: u64, len: u64) -> Result<&'a [u8], Short> {
+    pub(crate) fn get(&self, offset: u64, len: u64) -> Result<&'a [u8], Short> {
         let end = offset.checked_add(len).ok_or(Short::PastEof)?;
         let in_buf = usize::try_from(offset)
             .ok()
@@ -818,9 +993,20 @@ impl<'a> Source<'a> {
     }
 
     /// The `len` bytes at `offset`, which are part of the fixed header: missing is truncation.
-    fn need(&self, offset: u64, len: u64) -> Result<&'a [u8], HeaderError> {
+    pub(crate) fn need(&self, offset: u64, len: u64) -> Result<&'a [u8], HeaderError> {
         self.get(offset, len)
             .map_err(|_| truncated(offset.saturating_add(len), self.buf))
+    }
+
+    /// The bytes at `offset`, at most `len` of them, cut at the end of the file (as QEMU reads
+    /// past the end of a file: zeros, so the caller reads the end as the end of a C string).
+    /// Empty if `offset` is at or past the end of the file; truncation if not all in `buf`.
+    pub(crate) fn window(&self, offset: u64, len: u64) -> Result<&'a [u8], HeaderError> {
+        if offset >= self.eof {
+            return Ok(&[]);
+        }
+        let end = offset.saturating_add(len).min(self.eof);
+        self.need(offset, end - offset)
     }
 }
 
@@ -960,6 +1146,255 @@ mod tests {
         assert_matches_info(&raw.header, &qemu_info(dir, "_base/raw"));
     }
 
+    /// Creates `vm/<name>` with `qemu-img create -f <format> <args> vm/<name> 1M` in `dir`.
+    fn qemu_create(dir: &Path, format: &str, name: &str, args: &[&str]) -> String {
+        let rel = format!("vm/{name}");
+        let mut argv = vec!["create", "-q", "-f", format];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&[rel.as_str(), "1M"]);
+        qemu_img(dir, &argv);
+        rel
+    }
+
+    /// A directory with `_base/raw` (raw), `_base/base.vmdk` (VMDK) and an empty `vm/`.
+    fn image_dir() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("vm")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("_base")).expect("mkdir");
+        std::fs::write(dir.join("_base/raw"), vec![0u8; 1 << 20]).expect("write");
+        qemu_img(
+            dir,
+            &["create", "-q", "-f", "vmdk", "_base/base.vmdk", "1M"],
+        );
+        tmp
+    }
+
+    /// (format, file name in vm/, extra qemu-img create arguments)
+    const OTHER_FORMATS: &[(&str, &str, &[&str])] = &[
+        ("qed", "qed", &[]),
+        ("qed", "qed-raw", &["-F", "raw", "-b", "../_base/raw"]),
+        (
+            "qed",
+            "qed-vmdk",
+            &["-F", "vmdk", "-b", "../_base/base.vmdk"],
+        ),
+        ("qed", "qed-4k", &["-o", "cluster_size=4k"]),
+        ("qcow", "qcow", &[]),
+        ("qcow", "qcow-raw", &["-F", "raw", "-b", "../_base/raw"]),
+        ("vmdk", "sparse.vmdk", &[]),
+        (
+            "vmdk",
+            "overlay.vmdk",
+            &["-F", "vmdk", "-b", "../_base/base.vmdk"],
+        ),
+        ("vmdk", "flat.vmdk", &["-o", "subformat=monolithicFlat"]),
+        (
+            "vmdk",
+            "split.vmdk",
+            &["-o", "subformat=twoGbMaxExtentSparse"],
+        ),
+        (
+            "vmdk",
+            "splitflat.vmdk",
+            &["-o", "subformat=twoGbMaxExtentFlat"],
+        ),
+        ("vmdk", "stream.vmdk", &["-o", "subformat=streamOptimized"]),
+        (
+            "vmdk",
+            "split-overlay.vmdk",
+            &[
+                "-o",
+                "subformat=twoGbMaxExtentSparse",
+                "-F",
+                "vmdk",
+                "-b",
+                "../_base/base.vmdk",
+            ],
+        ),
+        ("vpc", "dynamic.vhd", &[]),
+        ("vpc", "fixed.vhd", &["-o", "subformat=fixed"]),
+        ("vdi", "dynamic.vdi", &[]),
+        ("vdi", "static.vdi", &["-o", "static=on"]),
+        (
+            "luks",
+            "luks",
+            &["--object", "secret,id=s,data=x", "-o", "key-secret=s"],
+        ),
+    ];
+
+    #[test]
+    fn other_formats_made_by_qemu_img_read_as_qemu_img_info_says() {
+        let tmp = image_dir();
+        let dir = tmp.path();
+        for (format, name, args) in OTHER_FORMATS {
+            let rel = qemu_create(dir, format, name, args);
+            let info = qemu_info(dir, &rel);
+            let read = crate::read_header(&dir.join(&rel)).expect("read_header");
+            assert_matches_info(&read.header, &info);
+            if let Some(backing) = &read.header.backing_file {
+                let full = info_bytes(&info, "/full-backing-filename").expect("full name");
+                let full = std::path::PathBuf::from(String::from_utf8(full).expect("UTF-8"));
+                assert_eq!(
+                    resolve_backing(Path::new(&rel), backing),
+                    BackingTarget::File(full)
+                );
+            }
+            // A descriptor file's extents are the files QEMU opens besides it.
+            let extents = info["format-specific"]["data"]["extents"].as_array();
+            if read.header.format == Format::Vmdk && !read.header.extent_files.is_empty() {
+                let opened: Vec<_> = extents
+                    .expect("extents")
+                    .iter()
+                    .map(|e| std::path::PathBuf::from(e["filename"].as_str().expect("a name")))
+                    .collect();
+                let named: Vec<_> = read
+                    .header
+                    .extent_files
+                    .iter()
+                    .map(|n| crate::resolve::resolve_extent(Path::new(&rel), n))
+                    .collect();
+                assert_eq!(named, opened, "{name}");
+            }
+        }
+        // VHDX: whether it has a parent is in its metadata region, past what is read.
+        let rel = qemu_create(dir, "vhdx", "disk.vhdx", &[]);
+        assert!(matches!(
+            crate::read_header(&dir.join(rel)),
+            Err(crate::ReadError::Header {
+                source: HeaderError::ParentNotReadable { format: "vhdx" },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn differencing_vhd_and_vdi_are_parent_not_readable() {
+        let tmp = image_dir();
+        let dir = tmp.path();
+        // qemu-img cannot make a differencing VHD or VDI: make the footer or header say so.
+        let vhd = std::fs::read(dir.join(qemu_create(dir, "vpc", "d.vhd", &[]))).expect("read");
+        let mut diff = vhd.clone();
+        patch(&mut diff, 60, &4u32.to_be_bytes());
+        assert_eq!(
+            parse(&diff),
+            Err(HeaderError::ParentNotReadable { format: "vpc" })
+        );
+        let vdi = std::fs::read(dir.join(qemu_create(dir, "vdi", "d.vdi", &[]))).expect("read");
+        let mut diff = vdi.clone();
+        patch(&mut diff, 0x4c, &4u32.to_le_bytes());
+        assert_eq!(
+            parse(&diff),
+            Err(HeaderError::ParentNotReadable { format: "vdi" })
+        );
+        let mut parent_uuid = vdi;
+        parent_uuid[0x1b8] = 1;
+        assert_eq!(
+            parse(&parent_uuid),
+            Err(HeaderError::ParentNotReadable { format: "vdi" })
+        );
+    }
+
+    #[test]
+    fn other_formats_cut_at_every_length_never_panic() {
+        let tmp = image_dir();
+        let dir = tmp.path();
+        for (format, name, args) in OTHER_FORMATS {
+            let whole =
+                std::fs::read(dir.join(qemu_create(dir, format, name, args))).expect("read");
+            let full = parse(&whole);
+            let needed = bytes_needed(&whole[..whole.len().min(4096)]).expect("valid");
+            // The headers and descriptors all lie in the first 11 KiB.
+            for n in 0..=whole.len().min(11 * 1024) {
+                let cut = &whole[..n];
+                let _ = parse(cut);
+                let _ = bytes_needed(cut);
+                let given = parse_header(cut, whole.len() as u64);
+                if n >= needed.min(whole.len()) {
+                    assert_eq!(given, full, "{name} cut at {n}");
+                }
+            }
+            assert_eq!(parse_like_the_reader(&whole), full, "{name}");
+        }
+    }
+
+    #[test]
+    fn qed_and_qcow_backing_names_are_checked_as_qemu_checks_them() {
+        let tmp = image_dir();
+        let dir = tmp.path();
+        let qed = std::fs::read(dir.join(qemu_create(
+            dir,
+            "qed",
+            "q",
+            &["-F", "raw", "-b", "../_base/raw"],
+        )))
+        .expect("read");
+        let header = parse(&qed).expect("valid");
+        assert_eq!(header.backing_file.as_deref(), Some(&b"../_base/raw"[..]));
+        assert_eq!(header.backing_format.as_deref(), Some(&b"raw"[..]));
+        // Without the backing file feature, the name is not read.
+        let mut no_backing = qed.clone();
+        no_backing[16] = 0;
+        assert_eq!(parse(&no_backing).map(|h| h.backing_file), Ok(None));
+        // Past the header clusters.
+        let mut far = qed.clone();
+        patch(&mut far, 56, &u32::MAX.to_le_bytes());
+        assert!(matches!(
+            parse(&far),
+            Err(HeaderError::BackingNameOutOfBounds { .. })
+        ));
+        let mut unknown = qed.clone();
+        unknown[16] |= 8;
+        assert!(matches!(
+            parse(&unknown),
+            Err(HeaderError::Invalid {
+                format: "qed",
+                offset: 16,
+                ..
+            })
+        ));
+        let mut cluster = qed;
+        patch(&mut cluster, 4, &3000u32.to_le_bytes());
+        assert!(matches!(
+            parse(&cluster),
+            Err(HeaderError::Invalid {
+                format: "qed",
+                offset: 4,
+                ..
+            })
+        ));
+
+        let qcow = std::fs::read(dir.join(qemu_create(
+            dir,
+            "qcow",
+            "c",
+            &["-F", "raw", "-b", "../_base/raw"],
+        )))
+        .expect("read");
+        let header = parse(&qcow).expect("valid");
+        assert_eq!((header.format, header.version), (Format::Qcow, Some(1)));
+        assert_eq!(header.backing_file.as_deref(), Some(&b"../_base/raw"[..]));
+        let mut long = qcow.clone();
+        patch(&mut long, 16, &1024u32.to_be_bytes());
+        assert_eq!(parse(&long), Err(HeaderError::BackingNameTooLong(1024)));
+        let mut past = qcow.clone();
+        patch(&mut past, 8, &(1u64 << 40).to_be_bytes());
+        assert!(matches!(
+            parse(&past),
+            Err(HeaderError::BackingNameOutOfBounds { .. })
+        ));
+        let mut bits = qcow;
+        bits[32] = 17;
+        assert!(matches!(
+            parse(&bits),
+            Err(HeaderError::Invalid {
+                format: "qcow",
+                offset: 32,
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn fields_of_an_overlay() {
         let header = parse(&overlay()).expect("valid");
@@ -1019,7 +1454,7 @@ mod tests {
             b"QFI",
             b"QFI\xfa",
             b"\x00\x00\x00\x00",
-            b"KDMV",
+            b"KDM",
         ] {
             assert_eq!(
                 parse(bytes),
@@ -1036,6 +1471,11 @@ mod tests {
             parse_header(b"QF", 100),
             Err(HeaderError::Truncated { needed: 4, have: 2 })
         );
+        // A whole magic is that format, as QEMU probes it, even with nothing after it.
+        assert!(matches!(
+            parse(b"KDMV"),
+            Err(HeaderError::Truncated { needed: 79, .. })
+        ));
     }
 
     #[test]
@@ -1179,7 +1619,8 @@ mod tests {
     #[test]
     fn versions_and_cluster_bits() {
         let bytes = overlay();
-        for version in [0u32, 1, 4, u32::MAX] {
+        // Version 1 is qcow (see `other_formats`).
+        for version in [0u32, 4, u32::MAX] {
             let mut b = bytes.clone();
             patch(&mut b, 4, &version.to_be_bytes());
             assert_eq!(parse(&b), Err(HeaderError::UnsupportedVersion(version)));
@@ -1495,6 +1936,34 @@ mod tests {
                 prop_assert!(n <= MAX_HEADER_BYTES + 4096);
             }
             let _ = parse_header(&whole, whole.len() as u64);
+            let _ = parse_header(&whole, u64::MAX);
+        }
+
+        #[test]
+        fn arbitrary_bytes_after_other_magics_never_panic(
+            magic in prop_oneof![
+                Just(&b"QED\0"[..]),
+                Just(&b"KDMV"[..]),
+                Just(&b"COWD"[..]),
+                Just(&b"conectix"[..]),
+                Just(&b"vhdxfile"[..]),
+                Just(&b"LUKS\xba\xbe"[..]),
+                Just(&b"QFI\xfb\0\0\0\x01"[..]),
+                Just(&b"# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\nCID=1\nparentCID=2\nRW "[..]),
+            ],
+            bytes in proptest::collection::vec(any::<u8>(), 0..700),
+            vdi in any::<bool>(),
+        ) {
+            let mut whole = magic.to_vec();
+            whole.extend_from_slice(&bytes);
+            if vdi && whole.len() >= 0x44 {
+                whole[0x40..0x44].copy_from_slice(&0xbeda_107fu32.to_le_bytes());
+            }
+            if let Ok(n) = bytes_needed(&whole) {
+                prop_assert!(n <= MAX_HEADER_BYTES);
+            }
+            let all = parse(&whole);
+            prop_assert_eq!(parse_like_the_reader(&whole), all);
             let _ = parse_header(&whole, u64::MAX);
         }
 

@@ -37,10 +37,15 @@
 mod chain;
 mod create;
 mod header;
+mod qcow;
+mod qed;
 mod read;
 mod resolve;
 #[cfg(test)]
 mod test_support;
+mod vdi;
+mod vmdk;
+mod vpc;
 
 pub use chain::{ChainError, ChainWalk, DEFAULT_MAX_DEPTH, Link, walk_chain};
 pub use create::{CreateError, Qcow2Spec, create_image};

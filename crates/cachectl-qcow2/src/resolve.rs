@@ -60,6 +60,18 @@ pub fn resolve_backing(image_path: &Path, name: &[u8]) -> BackingTarget {
     BackingTarget::File(PathBuf::from(OsStr::from_bytes(&joined).to_os_string()))
 }
 
+/// Where a VMDK extent name points, as QEMU's `vmdk_parse_extents` resolves it: an absolute
+/// name as it is, any other appended to the image's directory as for [`resolve_backing`]; an
+/// extent name has no protocol prefix (`nbd:x` is a file name there).
+pub(crate) fn resolve_extent(image_path: &Path, name: &[u8]) -> PathBuf {
+    if name.starts_with(b"/") {
+        return path_from_bytes(name);
+    }
+    let mut joined = directory_prefix(image_path.as_os_str().as_bytes()).to_vec();
+    joined.extend_from_slice(name);
+    path_from_bytes(&joined)
+}
+
 /// QEMU's `path_has_protocol`: the name up to a `:` that comes before any `/`, and the rest.
 fn split_protocol(name: &[u8]) -> Option<(&[u8], &[u8])> {
     let stop = name.iter().position(|&b| b == b':' || b == b'/')?;
@@ -174,6 +186,21 @@ mod tests {
     fn file_protocol_is_stripped_and_not_joined() {
         check_file("/a/disk", b"file:/b/base", b"/b/base");
         check_file("/a/disk", b"file:base", b"base");
+    }
+
+    #[test]
+    fn extent_names_join_the_image_directory_without_protocols() {
+        let extent = |image: &str, name: &[u8]| resolve_extent(Path::new(image), name);
+        assert_eq!(
+            extent("/a/disk.vmdk", b"disk-s001.vmdk"),
+            PathBuf::from("/a/disk-s001.vmdk")
+        );
+        assert_eq!(extent("/a/disk.vmdk", b"nbd:x"), PathBuf::from("/a/nbd:x"));
+        assert_eq!(extent("/a/disk.vmdk", b"/b/flat"), PathBuf::from("/b/flat"));
+        assert_eq!(
+            extent("disk.vmdk", b"../_base/f"),
+            PathBuf::from("../_base/f")
+        );
     }
 
     #[test]

@@ -318,10 +318,13 @@ impl Scanner {
             {
                 return Probe::Uses(uses);
             }
-            if let Some(target) = &link.data_file {
-                if depends_on_working_directory(link.header.external_data_file(), target) {
-                    return Probe::Unreadable(unresolvable(&link.path, target));
-                }
+            if let Some(target) = &link.data_file
+                && depends_on_working_directory(link.header.external_data_file(), target)
+            {
+                return Probe::Unreadable(unresolvable(&link.path, target));
+            }
+            // External data files, and the extent files of a VMDK descriptor.
+            for target in link.dependencies() {
                 match target.file_path() {
                     Some(file) => refs.push(Reference {
                         target: file,
