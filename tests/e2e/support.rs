@@ -34,7 +34,36 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// `cachectl --instances-path <instances> --host compute-1 <args>` at [`NOW`], under
+/// `timeout <secs>` if given.
+fn command(timeout: Option<u32>, instances: &Path, args: &[&str]) -> Command {
+    let mut command = match timeout {
+        Some(secs) => {
+            let mut command = Command::new("timeout");
+            command.arg(secs.to_string()).arg(cachectl_bin());
+            command
+        }
+        None => Command::new(cachectl_bin()),
+    };
+    command
+        .arg("--instances-path")
+        .arg(instances)
+        .args(["--host", HOST])
+        .args(args)
+        .env("CACHECTL_NOW", NOW.to_string())
+        .env_remove("CACHECTL_LOG");
+    command
+}
+
 impl Run {
+    fn of(output: &std::process::Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// stdout parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
@@ -182,34 +211,17 @@ impl Host {
 
     /// Like [`Host::run`], with another instances path.
     pub fn run_in(&self, instances: &Path, args: &[&str]) -> Run {
-        let mut all = vec![
-            "--instances-path",
-            instances.to_str().expect("a UTF-8 path"),
-        ];
-        all.extend_from_slice(args);
-        Command::new(cachectl_bin())
-            .args(&all)
-            .args(["--host", HOST])
-            .env("CACHECTL_NOW", NOW.to_string())
+        let output = command(None, instances, args)
+            .stdin(Stdio::null())
             .output()
-            .map(|output| Run {
-                code: output.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            })
-            .expect("cachectl runs")
+            .expect("cachectl runs");
+        Run::of(&output)
     }
 
     /// Like [`Host::run`], feeding `stdin`.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut command = Command::new(cachectl_bin());
+        let mut command = command(None, &self.instances, args);
         command
-            .arg("--instances-path")
-            .arg(&self.instances)
-            .args(["--host", HOST])
-            .args(args)
-            .env("CACHECTL_NOW", NOW.to_string())
-            .env_remove("CACHECTL_LOG")
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -227,12 +239,7 @@ impl Host {
                 .write_all(input.as_bytes())
                 .expect("stdin written");
         }
-        let output = child.wait_with_output().expect("cachectl finishes");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(&child.wait_with_output().expect("cachectl finishes"))
     }
 
     /// The insta filters that hide this host's temporary directory.
@@ -381,23 +388,11 @@ impl Host {
     /// Like [`Host::run`], killed after `secs` seconds (exit code 124) so a hang fails the test
     /// instead of blocking the suite.
     pub fn run_with_timeout(&self, secs: u32, args: &[&str]) -> Run {
-        let output = Command::new("timeout")
-            .arg(secs.to_string())
-            .arg(cachectl_bin())
-            .arg("--instances-path")
-            .arg(&self.instances)
-            .args(["--host", HOST])
-            .args(args)
-            .env("CACHECTL_NOW", NOW.to_string())
-            .env_remove("CACHECTL_LOG")
+        let output = command(Some(secs), &self.instances, args)
             .stdin(Stdio::null())
             .output()
             .expect("timeout (coreutils) runs cachectl");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(&output)
     }
 }
 
