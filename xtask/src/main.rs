@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! cargo xtask ci      fmt --check, clippy -D warnings, cargo test --workspace, snapshot check
+//! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
 //! ```
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,8 +14,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help") | None => {
-            println!("usage: cargo xtask <ci>\n\n  ci   fmt --check, clippy -D warnings, cargo test --workspace, snapshot check");
+            println!(
+                "usage: cargo xtask <ci|fuzz>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)"
+            );
             Ok(())
         }
         Some(other) => Err(format!("unknown task {other:?}: try `cargo xtask --help`")),
@@ -28,7 +34,9 @@ fn main() -> ExitCode {
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
@@ -40,14 +48,31 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
         .current_dir(root())
         .status()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
-    if status.success() { Ok(()) } else { Err(format!("`cargo {}` failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
 }
 
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--check"], &[])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     // Snapshots must match as committed: insta never writes new ones in CI.
-    cargo(&["test", "--workspace"], &[("INSTA_UPDATE", "no"), ("CI", "true")])?;
+    cargo(
+        &["test", "--workspace"],
+        &[("INSTA_UPDATE", "no"), ("CI", "true")],
+    )?;
     check_no_pending_snapshots()
 }
 
@@ -56,7 +81,9 @@ fn check_no_pending_snapshots() -> Result<(), String> {
     let mut pending = Vec::new();
     let mut dirs = vec![root()];
     while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();

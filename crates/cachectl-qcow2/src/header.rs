@@ -792,6 +792,11 @@ fn walk_extensions<'a>(
     let mut offset = u64::from(fixed.header_length);
     let mut read_up_to = offset;
     while offset < end {
+        // QEMU refuses an extension header that does not fit before the end (even an end
+        // marker); refusing it before reading it keeps `bytes_needed` exact.
+        if end - offset < 8 {
+            return Err(HeaderError::ExtensionOutOfBounds { offset, len: 0 });
+        }
         let mut head = [0u8; 8];
         match src.get(offset, 8) {
             Ok(bytes) => head.copy_from_slice(bytes),
@@ -1996,5 +2001,28 @@ mod tests {
                 prop_assert_eq!(Err(e), all);
             }
         }
+    }
+    /// Found by fuzzing: an 8-byte extension header running past the end of the extension
+    /// area was read before it was refused, so `bytes_needed` asked for too few bytes and a
+    /// truncated read gave another error than the whole file.
+    #[test]
+    fn an_extension_header_past_the_area_is_refused_before_it_is_read() {
+        let mut image = vec![0u8; 116];
+        image[..4].copy_from_slice(b"QFI\xfb");
+        image[4..8].copy_from_slice(&3u32.to_be_bytes());
+        image[8..16].copy_from_slice(&113u64.to_be_bytes());
+        image[20..24].copy_from_slice(&9u32.to_be_bytes());
+        image[100..104].copy_from_slice(&112u32.to_be_bytes());
+        let whole = parse_header(&image, image.len() as u64);
+        let needed = bytes_needed(&image).expect("a size");
+        let prefix = parse_header(&image[..needed.min(image.len())], image.len() as u64);
+        assert_eq!(
+            whole,
+            Err(HeaderError::ExtensionOutOfBounds {
+                offset: 112,
+                len: 0
+            })
+        );
+        assert_eq!(prefix, whole);
     }
 }
