@@ -1,13 +1,11 @@
 //! Streaming SHA-1 of whole files, in bounded memory.
 
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use rustix::fs::OFlags;
-
 use sha1::{Digest, Sha1};
+
+use crate::regular::open_regular;
 
 /// Size of the read buffer: large sequential reads, whatever the file size.
 pub const HASH_BUFFER_LEN: usize = 1 << 20;
@@ -18,17 +16,7 @@ pub type Sha1Hex = String;
 /// The SHA-1 of a regular file's contents, in lowercase hex. Anything else (a FIFO, a device)
 /// is refused without blocking.
 pub fn hash_file(path: &Path) -> io::Result<Sha1Hex> {
-    let file = File::options()
-        .read(true)
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    hash_reader(file)
+    hash_reader(open_regular(path)?)
 }
 
 /// The SHA-1 of everything `reader` yields, in lowercase hex.

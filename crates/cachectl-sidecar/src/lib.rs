@@ -23,10 +23,12 @@
 
 mod atomic;
 mod hash;
+mod regular;
 mod stored;
 
 pub use atomic::{atomic_write, match_directory_owner};
 pub use hash::{HASH_BUFFER_LEN, Sha1Hex, hash_file, hash_reader};
+pub use regular::{open_regular, read_small_file};
 pub use stored::{
     SidecarError, SidecarFormat, StoredChecksum, Verification, info_path, read_stored_checksum,
     sha1_path, verify, write_info,

@@ -1,15 +1,12 @@
 //! Reading, verifying and writing the checksum a sidecar stores for an image.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
-
-use rustix::fs::OFlags;
 
 use crate::atomic::atomic_write;
 use crate::hash::{Sha1Hex, hash_file};
+use crate::regular::read_small_file;
 
 /// The largest sidecar we read; a real one is under 100 bytes.
 const MAX_SIDECAR_LEN: u64 = 64 * 1024;
@@ -181,43 +178,29 @@ pub fn write_info(image: &Path, sha1: &str, timestamp: f64) -> Result<(), Sideca
 
 /// A sidecar's text, `None` if it does not exist.
 fn read_small(path: &Path) -> Result<Option<String>, SidecarError> {
-    let read_error = |source| SidecarError::Read {
+    let malformed = |problem: String| SidecarError::Malformed {
         path: path.to_owned(),
-        source,
+        problem,
     };
-    // Non-blocking, so that a FIFO named like a sidecar cannot hang a pass; then only a regular
-    // file is read.
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(read_error(err)),
+    let bytes = match read_small_file(path, MAX_SIDECAR_LEN) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
+            return Err(malformed("not a regular file".to_owned()));
+        }
+        Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+            return Err(malformed(format!("{err}, not a checksum sidecar")));
+        }
+        Err(source) => {
+            return Err(SidecarError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
-    if !file.metadata().map_err(read_error)?.is_file() {
-        return Err(SidecarError::Malformed {
-            path: path.to_owned(),
-            problem: "not a regular file".to_owned(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SIDECAR_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_SIDECAR_LEN {
-        return Err(SidecarError::Malformed {
-            path: path.to_owned(),
-            problem: format!("larger than {MAX_SIDECAR_LEN} bytes, not a checksum sidecar"),
-        });
-    }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| SidecarError::Malformed {
-            path: path.to_owned(),
-            problem: "not UTF-8 text".to_owned(),
-        })
+    bytes
+        .map(String::from_utf8)
+        .transpose()
+        .map_err(|_| malformed("not UTF-8 text".to_owned()))
 }
 
 fn parse_info(

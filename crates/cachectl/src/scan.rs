@@ -463,23 +463,12 @@ const MAX_DISK_INFO_LEN: u64 = 1 << 20;
 /// `{"<path of the disk>": "qcow2" | "raw" | ...}`. Paths are as the host that wrote them saw
 /// them, so only their file names count. Anything unreadable declares nothing.
 fn read_disk_info(dir: &Path) -> HashMap<OsString, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("disk.info");
-    let read = || -> Option<HashMap<String, String>> {
-        let file = fs::File::options()
-            .read(true)
-            .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
-            .open(&path)
-            .ok()?;
-        if !file.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_DISK_INFO_LEN).read_to_end(&mut bytes).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    };
-    let Some(formats) = read() else {
+    let bytes = cachectl_sidecar::read_small_file(&dir.join("disk.info"), MAX_DISK_INFO_LEN);
+    let Some(formats) = bytes
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice::<HashMap<String, String>>(&bytes).ok())
+    else {
         return HashMap::new();
     };
     formats

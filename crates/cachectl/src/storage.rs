@@ -13,6 +13,8 @@ use crate::scan::{COMPUTE_NODES, LOCKS_DIR};
 
 /// Hosts that checked in within this many seconds share the storage (Nova's rule).
 pub const USER_WINDOW_SECS: f64 = 24.0 * 3600.0;
+/// The largest `compute_nodes` read (one line per host: this is hundreds of thousands).
+const MAX_REGISTRY_LEN: u64 = 16 << 20;
 /// The lock Nova takes around `compute_nodes`.
 pub const REGISTRY_LOCK: &str = "storage-registry-lock";
 /// How long to wait for another process to release the registry lock.
@@ -57,18 +59,29 @@ pub enum StorageError {
 /// Reads `instances_path/compute_nodes`.
 pub fn read_registry(instances_path: &Path) -> Result<Registry, StorageError> {
     let path = instances_path.join(COMPUTE_NODES);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().is_empty() => return Ok(Registry::Empty),
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Registry::Absent),
-        Err(err) if err.kind() == io::ErrorKind::InvalidData => {
-            return Ok(Registry::Malformed(format!(
-                "{}: not UTF-8 text",
-                path.display()
-            )));
+    // Never blocks: a FIFO named compute_nodes is malformed, not a hang.
+    let bytes = match cachectl_sidecar::read_small_file(&path, MAX_REGISTRY_LEN) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Registry::Absent),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Ok(Registry::Malformed(format!("{}: {err}", path.display())));
         }
         Err(source) => return Err(StorageError::Io { path, source }),
     };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Registry::Malformed(format!(
+            "{}: not UTF-8 text",
+            path.display()
+        )));
+    };
+    if text.trim().is_empty() {
+        return Ok(Registry::Empty);
+    }
     let value: serde_json::Value = match serde_json::from_str(&text) {
         Ok(value) => value,
         Err(err) => {
