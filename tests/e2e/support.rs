@@ -472,22 +472,6 @@ pub fn fp(image_id: &str) -> String {
     cachectl_naming::fingerprint(image_id).to_string()
 }
 
-impl Host {
-    /// A qcow2 overlay at `instances/<rel>` made by `qemu-img create`, on any backing file, whose
-    /// backing name is exactly `backing` (relative names resolve against the overlay's directory).
-    pub fn qemu_img_overlay_on(&self, rel: &str, backing: &str, format: &str) -> PathBuf {
-        let path = self.instances.join(rel);
-        fs::create_dir_all(path.parent().expect("a parent")).expect("the instance directory");
-        let status = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", format, "-b", backing])
-            .arg(&path)
-            .status()
-            .expect("qemu-img (Debian package qemu-utils) is installed");
-        assert!(status.success(), "qemu-img create failed");
-        path
-    }
-}
-
 /// What `qemu-img info --force-share --output=json [--backing-chain] <path>` says.
 pub fn qemu_img_info(path: &Path, backing_chain: bool) -> serde_json::Value {
     let mut command = Command::new("qemu-img");

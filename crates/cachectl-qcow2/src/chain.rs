@@ -29,6 +29,8 @@ pub struct Link {
     pub dev_ino: (u64, u64),
     /// Allocated bytes on disk (`st_blocks * 512`).
     pub allocated: u64,
+    /// The file's length in bytes (`st_size`).
+    pub len: u64,
     /// Its header: for a backing file declared raw, [`DiskHeader::raw`] without probing.
     pub header: DiskHeader,
     /// Where its backing file name points, if it has one.
@@ -136,7 +138,7 @@ impl ChainWalk {
             depth,
             source,
         };
-        let (header, dev_ino, allocated) = if declared_raw {
+        let (header, dev_ino, allocated, len) = if declared_raw {
             // Never probe a file declared raw: its bytes are guest data.
             let meta = std::fs::metadata(&path).map_err(|err| {
                 read_error(if err.kind() == std::io::ErrorKind::NotFound {
@@ -152,11 +154,12 @@ impl ChainWalk {
                 DiskHeader::raw(meta.len()),
                 (meta.dev(), meta.ino()),
                 meta.blocks().saturating_mul(512),
+                meta.len(),
             )
         } else {
             let read = read_header(&path).map_err(read_error)?;
             let allocated = std::fs::metadata(&path).map_or(0, |m| m.blocks().saturating_mul(512));
-            (read.header, (read.dev, read.ino), allocated)
+            (read.header, (read.dev, read.ino), allocated, read.len)
         };
         if !self.seen.insert(dev_ino) {
             let first = self
@@ -188,6 +191,7 @@ impl ChainWalk {
             depth,
             dev_ino,
             allocated,
+            len,
             header,
             backing,
             data_file,

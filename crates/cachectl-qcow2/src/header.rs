@@ -177,6 +177,10 @@ pub struct DiskHeader {
     pub extent_files: Vec<Vec<u8>>,
     /// The VMDK `createType` (`monolithicSparse`, `twoGbMaxExtentFlat`...), as QEMU reports it.
     pub create_type: Option<Vec<u8>>,
+    /// The VMDK descriptor's `CID`: the content id that a child's `parentCID` names.
+    pub cid: Option<u32>,
+    /// The VMDK descriptor's `parentCID` (`0xffffffff` for none).
+    pub parent_cid: Option<u32>,
 }
 
 impl DiskHeader {
@@ -207,6 +211,8 @@ impl DiskHeader {
             feature_names: Vec::new(),
             extent_files: Vec::new(),
             create_type: None,
+            cid: None,
+            parent_cid: None,
         }
     }
 
@@ -376,7 +382,7 @@ pub fn bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
         Probe::Format(Format::Qcow) => crate::qcow::bytes_needed(&src),
         Probe::Format(Format::Qed) => crate::qed::bytes_needed(&src),
         Probe::Format(Format::Vmdk) => crate::vmdk::bytes_needed(&src),
-        Probe::Format(Format::Vpc) => Ok(crate::vpc::FOOTER_LEN),
+        Probe::Format(Format::Vpc) => crate::vpc::bytes_needed(&src),
         Probe::Format(Format::Vdi) => Ok(crate::vdi::HEADER_LEN),
         Probe::Format(Format::Luks) => Ok(LUKS_PROBE_LEN),
         Probe::Format(Format::Vhdx | Format::Raw) => Ok(MAGIC_PROBE_LEN),
@@ -565,6 +571,8 @@ fn parse_qcow2(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
         feature_names: Vec::new(),
         extent_files: Vec::new(),
         create_type: None,
+        cid: None,
+        parent_cid: None,
     };
 
     walk_extensions(src, &fixed, |ext| visit_extension(&fixed, &mut header, ext))?;
@@ -1270,6 +1278,40 @@ mod tests {
                 source: HeaderError::ParentNotReadable { format: "vhdx" },
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn a_dynamic_vhd_has_its_block_size_as_cluster_size_and_a_checked_header() {
+        let tmp = image_dir();
+        let dir = tmp.path();
+        let vhd = std::fs::read(dir.join(qemu_create(dir, "vpc", "d.vhd", &[]))).expect("read");
+        let header = parse(&vhd).expect("a dynamic VHD");
+        assert_eq!(header.cluster_size, Some(2 << 20));
+        let refused = |at: usize, bytes: &[u8]| {
+            let mut bad = vhd.clone();
+            patch(&mut bad, at, bytes);
+            match parse(&bad) {
+                Err(HeaderError::Invalid {
+                    format: "vpc",
+                    reason,
+                    ..
+                }) => reason,
+                other => panic!("patched at {at}: {other:?}"),
+            }
+        };
+        // The dynamic header sits at data_offset (512): cookie, max_table_entries @28, block_size @32.
+        assert!(refused(512, b"xxsparse").contains("cookie"));
+        assert!(refused(512 + 32, &3000u32.to_be_bytes()).contains("block size"));
+        assert!(refused(512 + 28, &0u32.to_be_bytes()).contains("too small"));
+        assert!(refused(16, &(3u64 << 20).to_be_bytes()).contains("first 2 MiB"));
+        assert!(refused(16, &u64::MAX.to_be_bytes()).contains("first 2 MiB"));
+        // A dynamic header past the end of the file is a truncated file.
+        let mut short = vhd.clone();
+        short.truncate(700);
+        assert!(matches!(
+            parse_header(&short, short.len() as u64),
+            Err(HeaderError::Truncated { .. })
         ));
     }
 

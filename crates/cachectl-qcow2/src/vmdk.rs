@@ -272,7 +272,7 @@ fn descriptor(desc: &[u8], base: u64) -> Result<DiskHeader, HeaderError> {
     }
     let mut header = DiskHeader::bare(Format::Vmdk, None);
     header.create_type = Some(create_type.to_vec());
-    let mut flat_sectors = Some(0u64);
+    let mut sectors = Some(0u64);
     let mut p = 0;
     while p < desc.len() {
         let rest = &desc[p..];
@@ -286,7 +286,6 @@ fn descriptor(desc: &[u8], base: u64) -> Result<DiskHeader, HeaderError> {
         if extent.access != b"RW" {
             continue;
         }
-        let flat = extent.kind == b"FLAT" || extent.kind == b"VMFS";
         let well_formed = match extent.kind {
             b"FLAT" => extent.flat_offset.is_some_and(|o| o >= 0),
             b"VMFS" => extent.flat_offset.is_none(),
@@ -299,14 +298,12 @@ fn descriptor(desc: &[u8], base: u64) -> Result<DiskHeader, HeaderError> {
             continue;
         }
         header.extent_files.push(extent.file.to_vec());
-        flat_sectors = if flat {
-            flat_sectors.and_then(|sum| sum.checked_add(extent.sectors.unsigned_abs()))
-        } else {
-            None
-        };
+        sectors = sectors.and_then(|sum| sum.checked_add(extent.sectors.unsigned_abs()));
     }
-    // A sparse extent's size is in its own header; flat extents' sizes are the lines'.
-    header.virtual_size = flat_sectors.and_then(|sectors| sectors.checked_mul(512));
+    // The size is the sum of the extents' lines. QEMU takes a sparse extent's size from the
+    // extent's own header, which is not read here; `qemu-img create` writes the same number
+    // in both places.
+    header.virtual_size = sectors.and_then(|sectors| sectors.checked_mul(512));
     Ok(header)
 }
 
@@ -359,17 +356,16 @@ fn parent_and_cids(
         .get(..window.len().min(DESC_SIZE as usize - 1))
         .unwrap_or(window);
     let cid_text = crate::header::c_string(cid_window);
-    for name in [&b"CID"[..], b"parentCID"] {
+    let mut cids = [0u32; 2];
+    for (name, cid) in [&b"CID"[..], b"parentCID"].into_iter().zip(&mut cids) {
         let at =
             find(cid_text, name).ok_or_else(|| invalid(offset, "the descriptor has no CID"))?;
         let tail = cid_window.get(at + name.len() + 1..).unwrap_or_default();
-        if !scan_hex(crate::header::c_string(tail)) {
-            return Err(invalid(
-                offset + at as u64,
-                "the descriptor has an invalid CID",
-            ));
-        }
+        *cid = scan_hex(crate::header::c_string(tail))
+            .ok_or_else(|| invalid(offset + at as u64, "the descriptor has an invalid CID"))?;
     }
+    header.cid = Some(cids[0]);
+    header.parent_cid = Some(cids[1]);
     Ok(())
 }
 
@@ -383,19 +379,36 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// `sscanf(s, "%x")` succeeds.
-fn scan_hex(s: &[u8]) -> bool {
+/// `sscanf(s, "%" SCNx32)` into a `uint32_t`, as glibc does it: `None` when nothing matches,
+/// else the number `strtoul` reads (saturated at `u64::MAX`, negated after a `-`), truncated
+/// to 32 bits.
+fn scan_hex(s: &[u8]) -> Option<u32> {
     let s = &s[s.iter().take_while(|&&b| is_space(b)).count()..];
-    let s = s
-        .strip_prefix(b"+")
-        .or_else(|| s.strip_prefix(b"-"))
-        .unwrap_or(s);
-    let digits = |s: &[u8]| s.first().is_some_and(u8::is_ascii_hexdigit);
-    digits(s)
-        || s.strip_prefix(b"0x")
-            .or_else(|| s.strip_prefix(b"0X"))
-            .is_some_and(digits)
-        || s.starts_with(b"0")
+    let (negative, s) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    let prefixed = s
+        .strip_prefix(b"0x")
+        .or_else(|| s.strip_prefix(b"0X"))
+        .filter(|rest| rest.first().is_some_and(u8::is_ascii_hexdigit));
+    // "0x" with no hex digit after it reads as the number 0.
+    let digits = prefixed.unwrap_or(s);
+    let len = digits.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if len == 0 {
+        return None;
+    }
+    let value = digits[..len].iter().try_fold(0u64, |acc, &b| {
+        let digit = u64::from(char::from(b).to_digit(16).unwrap_or(0));
+        acc.checked_mul(16).and_then(|v| v.checked_add(digit))
+    });
+    let value = match value {
+        Some(v) if negative => v.wrapping_neg(),
+        Some(v) => v,
+        None => u64::MAX,
+    };
+    Some(value as u32)
 }
 
 /// One extent line, as far as `sscanf` matched all four first fields.

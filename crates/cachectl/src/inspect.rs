@@ -1,14 +1,19 @@
 //! `cachectl inspect`: what `qemu-img info` says of a disk, read by cachectl's own parser.
+//!
+//! The JSON has `qemu-img info --output=json`'s keys, in the order qemu-img 10 prints them,
+//! and the human output has its lines; both are rendered from one ordered tree, as qemu-img
+//! renders both from one QObject. What cachectl does not read (snapshot tables, bitmaps,
+//! the LUKS header behind an encrypted qcow2's first cluster, VMDK extent headers) is left
+//! out rather than guessed; README.md lists it.
 
 use std::io::Write;
 use std::path::Path;
 
 use cachectl_qcow2::{BackingTarget, ChainError, DiskHeader, Format, Link, walk_chain};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::cli::{CommandError, InspectArgs, InspectOutput};
 use crate::exit;
-use crate::report::human_bytes;
 
 /// The most backing files `--backing-chain` follows below a disk.
 pub const MAX_CHAIN_LEN: u32 = cachectl_qcow2::DEFAULT_MAX_DEPTH;
@@ -21,12 +26,12 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
     }
     match args.output {
         InspectOutput::Json => {
-            let mut values: Vec<Value> = chains
+            let mut values: Vec<Node> = chains
                 .iter()
                 .map(|chain| {
-                    let mut infos: Vec<Value> = chain.iter().map(to_json).collect();
+                    let mut infos: Vec<Node> = chain.iter().map(image_info).collect();
                     if args.backing_chain {
-                        Value::Array(infos)
+                        Node::List(infos)
                     } else {
                         infos.swap_remove(0)
                     }
@@ -35,9 +40,14 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
             let value = if values.len() == 1 {
                 values.swap_remove(0)
             } else {
-                Value::Array(values)
+                Node::List(values)
             };
-            serde_json::to_writer_pretty(&mut *out, &value).map_err(std::io::Error::from)?;
+            // qemu-img indents by four spaces.
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut serializer = serde_json::Serializer::with_formatter(&mut *out, formatter);
+            value
+                .serialize(&mut serializer)
+                .map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
         InspectOutput::Human => {
@@ -45,7 +55,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
                 if i > 0 {
                     writeln!(out)?;
                 }
-                out.write_all(to_human(link).as_bytes())?;
+                out.write_all(human(link).as_bytes())?;
             }
         }
     }
@@ -78,100 +88,242 @@ fn describe(err: &ChainError) -> String {
     }
 }
 
+/// A JSON value whose objects keep their keys in the order given: qemu-img's order.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Int(u64),
+    Str(String),
+    Bool(bool),
+    Object(Vec<(&'static str, Node)>),
+    List(Vec<Node>),
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Int(n) => serializer.serialize_u64(*n),
+            Node::Str(s) => serializer.serialize_str(s),
+            Node::Bool(b) => serializer.serialize_bool(*b),
+            Node::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+            Node::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// Builds an object, leaving out the entries that are `None`.
+#[derive(Default)]
+struct ObjectBuilder(Vec<(&'static str, Node)>);
+
+impl ObjectBuilder {
+    fn entry(mut self, key: &'static str, value: impl Into<Option<Node>>) -> Self {
+        if let Some(value) = value.into() {
+            self.0.push((key, value));
+        }
+        self
+    }
+
+    fn build(self) -> Node {
+        Node::Object(self.0)
+    }
+}
+
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn full_backing(info: &Link) -> Option<String> {
-    match info.backing.as_ref()? {
-        BackingTarget::File(path) => Some(path.display().to_string()),
-        BackingTarget::Protocol { name, .. } => Some(lossy(name)),
-        BackingTarget::Json(json) => Some(format!("json:{}", lossy(json))),
-    }
+fn text(bytes: &[u8]) -> Node {
+    Node::Str(lossy(bytes))
 }
 
-fn format_specific(header: &DiskHeader) -> Option<Value> {
-    if header.format != Format::Qcow2 {
-        return None;
-    }
-    let mut data = Map::new();
-    data.insert(
-        "compat".into(),
-        json!(if header.version == Some(2) {
-            "0.10"
-        } else {
-            "1.1"
-        }),
-    );
-    if header.version != Some(2) {
-        let compression = if header.compression_type == Some(1) {
-            "zstd"
-        } else {
-            "zlib"
-        };
-        data.insert("compression-type".into(), json!(compression));
-        if let Some(file) = header.external_data_file() {
-            data.insert("data-file".into(), json!(lossy(file)));
-            data.insert("data-file-raw".into(), json!(header.data_file_raw()));
+/// Where the backing file name points, as qemu-img's `full-backing-filename` says it: a
+/// plain name resolved against the image's directory, any name with a protocol (`file:`
+/// included) or `json:` as it is.
+fn full_backing(link: &Link) -> Option<String> {
+    let name = link.header.backing_file.as_deref()?;
+    match link.backing.as_ref()? {
+        BackingTarget::File(path) if !name.starts_with(b"file:") => {
+            Some(path.display().to_string())
         }
-        data.insert("lazy-refcounts".into(), json!(header.lazy_refcounts()));
-    } else {
-        data.insert("compression-type".into(), json!("zlib"));
+        _ => Some(lossy(name)),
     }
-    if let Some(bits) = header.refcount_bits() {
-        data.insert("refcount-bits".into(), json!(bits));
-    }
-    if header.version != Some(2) {
-        data.insert("corrupt".into(), json!(header.is_corrupt()));
-        data.insert("extended-l2".into(), json!(header.extended_l2()));
-    }
-    Some(json!({"type": "qcow2", "data": data}))
 }
 
-fn to_json(info: &Link) -> Value {
-    let header = &info.header;
-    let mut object = Map::new();
-    object.insert(
-        "virtual-size".into(),
-        json!(header.virtual_size.unwrap_or(0)),
-    );
-    object.insert("filename".into(), json!(info.path.display().to_string()));
-    if let Some(cluster) = header.cluster_size {
-        object.insert("cluster-size".into(), json!(cluster));
-    }
-    object.insert("format".into(), json!(header.format.as_str()));
-    object.insert("actual-size".into(), json!(info.allocated));
-    if let Some(specific) = format_specific(header) {
-        object.insert("format-specific".into(), specific);
-    }
-    if let Some(full) = full_backing(info) {
-        object.insert("full-backing-filename".into(), json!(full));
-    }
-    if let Some(name) = &header.backing_file {
-        object.insert("backing-filename".into(), json!(lossy(name)));
-    }
-    if let Some(format) = &header.backing_format {
-        object.insert("backing-filename-format".into(), json!(lossy(format)));
-    }
-    object.insert("dirty-flag".into(), json!(header.is_dirty()));
-    Value::Object(object)
+/// qemu-img's `ImageInfo` of one image of a chain.
+fn image_info(link: &Link) -> Node {
+    let header = &link.header;
+    ObjectBuilder::default()
+        .entry("children", Node::List(vec![file_child(link)]))
+        .entry(
+            "backing-filename-format",
+            header.backing_format.as_deref().map(text),
+        )
+        .entry("virtual-size", Node::Int(virtual_size(link)))
+        .entry("filename", Node::Str(link.path.display().to_string()))
+        .entry("cluster-size", header.cluster_size.map(Node::Int))
+        .entry("format", Node::Str(header.format.as_str().to_owned()))
+        .entry("actual-size", Node::Int(disk_size(link)))
+        .entry("format-specific", format_specific(header))
+        .entry("full-backing-filename", full_backing(link).map(Node::Str))
+        .entry("encrypted", encrypted(header).then_some(Node::Bool(true)))
+        .entry("backing-filename", header.backing_file.as_deref().map(text))
+        .entry("dirty-flag", Node::Bool(header.is_dirty()))
+        .build()
 }
 
-fn to_human(info: &Link) -> String {
-    let header = &info.header;
-    let size = header.virtual_size.unwrap_or(0);
+/// The `file` child every image has: the file the format reads, as the `file` protocol
+/// driver describes it.
+fn file_child(link: &Link) -> Node {
+    let info = ObjectBuilder::default()
+        .entry("children", Node::List(Vec::new()))
+        .entry("virtual-size", Node::Int(file_length(link)))
+        .entry("filename", Node::Str(link.path.display().to_string()))
+        .entry("format", Node::Str("file".to_owned()))
+        .entry("actual-size", Node::Int(link.allocated))
+        .entry(
+            "format-specific",
+            ObjectBuilder::default()
+                .entry("type", Node::Str("file".to_owned()))
+                .entry("data", Node::Object(Vec::new()))
+                .build(),
+        )
+        .entry("dirty-flag", Node::Bool(false))
+        .build();
+    ObjectBuilder::default()
+        .entry("name", Node::Str("file".to_owned()))
+        .entry("info", info)
+        .build()
+}
+
+/// The virtual size as QEMU reports it, in whole 512-byte sectors: a raw image's file
+/// length rounded up, any other format's header size rounded down.
+fn virtual_size(link: &Link) -> u64 {
+    match link.header.format {
+        Format::Raw => file_length(link),
+        _ => link.header.virtual_size.unwrap_or(0) / 512 * 512,
+    }
+}
+
+/// The file's length as QEMU's `file` driver reports it: rounded up to whole sectors.
+fn file_length(link: &Link) -> u64 {
+    link.len.div_ceil(512).saturating_mul(512)
+}
+
+/// Bytes allocated on disk for the image: its file's, plus its extent files' for a VMDK
+/// descriptor (`vmdk_get_allocated_file_size`). An extent that cannot be stat'ed counts 0.
+fn disk_size(link: &Link) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    link.extents
+        .iter()
+        .filter_map(|extent| extent.file_path())
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .fold(link.allocated, |sum, meta| {
+            sum.saturating_add(meta.blocks().saturating_mul(512))
+        })
+}
+
+/// The image encrypts its data: a LUKS volume, or a qcow2 image with AES or LUKS.
+fn encrypted(header: &DiskHeader) -> bool {
+    header.format == Format::Luks || header.crypt_method.is_some_and(|method| method != 0)
+}
+
+/// `format-specific`, for the formats and fields cachectl reads.
+fn format_specific(header: &DiskHeader) -> Option<Node> {
+    let data = match header.format {
+        Format::Qcow2 => qcow2_specific(header),
+        Format::Vmdk => ObjectBuilder::default()
+            .entry("cid", header.cid.map(|cid| Node::Int(cid.into())))
+            .entry(
+                "parent-cid",
+                header.parent_cid.map(|cid| Node::Int(cid.into())),
+            )
+            .entry("create-type", header.create_type.as_deref().map(text))
+            .build(),
+        _ => return None,
+    };
+    Some(
+        ObjectBuilder::default()
+            .entry("type", Node::Str(header.format.as_str().to_owned()))
+            .entry("data", data)
+            .build(),
+    )
+}
+
+/// qemu-img's `ImageInfoSpecificQCow2`.
+fn qcow2_specific(header: &DiskHeader) -> Node {
+    let v3 = header.version != Some(2);
+    let compression = match header.compression_type {
+        Some(1) => "zstd",
+        _ => "zlib",
+    };
+    let data_file = header.external_data_file().filter(|_| v3);
+    let encrypt = match header.crypt_method {
+        Some(1) => Some("aes"),
+        Some(2) => Some("luks"),
+        _ => None,
+    };
+    ObjectBuilder::default()
+        .entry(
+            "compat",
+            Node::Str(if v3 { "1.1" } else { "0.10" }.to_owned()),
+        )
+        .entry("compression-type", Node::Str(compression.to_owned()))
+        .entry(
+            "lazy-refcounts",
+            v3.then(|| Node::Bool(header.lazy_refcounts())),
+        )
+        .entry("refcount-bits", header.refcount_bits().map(Node::Int))
+        .entry("data-file", data_file.map(text))
+        .entry(
+            "encrypt",
+            encrypt.map(|format| {
+                ObjectBuilder::default()
+                    .entry("format", Node::Str(format.to_owned()))
+                    .build()
+            }),
+        )
+        .entry(
+            "data-file-raw",
+            data_file.map(|_| Node::Bool(header.data_file_raw())),
+        )
+        .entry("corrupt", v3.then(|| Node::Bool(header.is_corrupt())))
+        .entry("extended-l2", v3.then(|| Node::Bool(header.extended_l2())))
+        .build()
+}
+
+/// `qemu-img info`'s human output for one image (`bdrv_image_info_dump`).
+fn human(link: &Link) -> String {
+    let header = &link.header;
+    let size = virtual_size(link);
     let mut text = format!(
         "image: {}\nfile format: {}\nvirtual size: {} ({size} bytes)\ndisk size: {}\n",
-        info.path.display(),
+        link.path.display(),
         header.format,
-        human_bytes(size),
-        human_bytes(info.allocated)
+        size_to_str(size),
+        size_to_str(disk_size(link))
     );
+    if encrypted(header) {
+        text.push_str("encrypted: yes\n");
+    }
     if let Some(cluster) = header.cluster_size {
         text.push_str(&format!("cluster_size: {cluster}\n"));
     }
+    if header.is_dirty() {
+        text.push_str("cleanly shut down: no\n");
+    }
     if let Some(name) = &header.backing_file {
-        let full = full_backing(info).unwrap_or_default();
+        let full = full_backing(link).unwrap_or_default();
         let name = lossy(name);
         if full == name {
             text.push_str(&format!("backing file: {name}\n"));
@@ -182,17 +334,160 @@ fn to_human(info: &Link) -> String {
     if let Some(format) = &header.backing_format {
         text.push_str(&format!("backing file format: {}\n", lossy(format)));
     }
-    if let Some(Value::Object(specific)) = format_specific(header) {
-        text.push_str("Format specific information:\n");
-        if let Some(Value::Object(data)) = specific.get("data") {
-            for (key, value) in data {
-                let shown = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                text.push_str(&format!("    {}: {shown}\n", key.replace('-', " ")));
+    if let Some(Node::Object(specific)) = format_specific(header) {
+        if let Some((_, data)) = specific.iter().find(|(key, _)| *key == "data") {
+            text.push_str("Format specific information:\n");
+            dump(&mut text, 1, data);
+        }
+    }
+    text.push_str(&format!(
+        "Child node '/file':\n    filename: {}\n    protocol type: file\n    \
+         file length: {} ({} bytes)\n    disk size: {}\n",
+        link.path.display(),
+        size_to_str(file_length(link)),
+        file_length(link),
+        size_to_str(link.allocated)
+    ));
+    text
+}
+
+/// qemu's `dump_qobject`: one `key: value` line per scalar, nested objects and lists
+/// indented by four spaces, dashes in keys shown as spaces.
+fn dump(text: &mut String, indent: usize, node: &Node) {
+    let pad = " ".repeat(indent * 4);
+    let line = |text: &mut String, label: String, value: &Node| {
+        if let Node::Object(_) | Node::List(_) = value {
+            text.push_str(&format!("{pad}{label}:\n"));
+            dump(text, indent + 1, value);
+        } else {
+            text.push_str(&format!("{pad}{label}: "));
+            dump(text, indent + 1, value);
+        }
+    };
+    match node {
+        Node::Int(n) => text.push_str(&format!("{n}\n")),
+        Node::Str(s) => text.push_str(&format!("{s}\n")),
+        Node::Bool(b) => text.push_str(&format!("{b}\n")),
+        Node::Object(entries) => {
+            for (key, value) in entries {
+                line(text, key.replace('-', " "), value);
+            }
+        }
+        Node::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                line(text, format!("[{i}]"), item);
             }
         }
     }
-    text
+}
+
+/// qemu's `size_to_str`: three significant digits and a binary unit (`1 MiB`, `2.19 MiB`,
+/// `512 B`), switching unit once the value would pass 1000.
+pub fn size_to_str(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    // frexp(bytes / (1000 / 1024)): the binary exponent e with 2^(e-1) <= x < 2^e.
+    let scaled = bytes as f64 / (1000.0 / 1024.0);
+    let exponent = if scaled >= 1.0 {
+        scaled.log2().floor() as i32 + 1
+    } else {
+        0
+    };
+    let unit = usize::try_from((exponent - 1).max(0) / 10).unwrap_or(0);
+    let unit = unit.min(UNITS.len() - 1);
+    let value = bytes as f64 / (1u64 << (unit * 10)) as f64;
+    format!("{} {}", format_g3(value), UNITS[unit])
+}
+
+/// C's `printf("%0.3g", value)` for values from 0 to below 1024.
+fn format_g3(value: f64) -> String {
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    // Round to three significant digits first: that decides the notation, as in C.
+    let exponent = value.abs().log10().floor() as i32;
+    let rounded = format!("{:.2e}", value);
+    let exponent = rounded
+        .split_once('e')
+        .and_then(|(_, e)| e.parse::<i32>().ok())
+        .unwrap_or(exponent);
+    if !(-4..3).contains(&exponent) {
+        // As C: mantissa without trailing zeros, a signed two-digit exponent.
+        let (mantissa, _) = rounded.split_once('e').unwrap_or((&rounded, ""));
+        let mantissa = trim_fraction(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    let decimals = usize::try_from(2 - exponent).unwrap_or(0);
+    trim_fraction(&format!("{value:.decimals$}")).to_owned()
+}
+
+/// `1.50` as `1.5`, `2.00` as `2`.
+fn trim_fraction(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_qemu_prints_them() {
+        for (bytes, shown) in [
+            (0, "0 B"),
+            (1, "1 B"),
+            (512, "512 B"),
+            (999, "999 B"),
+            (1000, "0.977 KiB"),
+            (1023, "0.999 KiB"),
+            (4096, "4 KiB"),
+            (221_184, "216 KiB"),
+            (459_264, "448 KiB"),
+            (1 << 20, "1 MiB"),
+            (2_297_856, "2.19 MiB"),
+            (1_079_296, "1.03 MiB"),
+            (1536 << 20, "1.5 GiB"),
+            (10 << 30, "10 GiB"),
+            (1023 << 30, "0.999 TiB"),
+            // 999.6 KiB: %0.3g rounds it to 1000 and so writes it in C's exponent notation.
+            (1_023_590, "1e+03 KiB"),
+            (u64::MAX, "16 EiB"),
+        ] {
+            assert_eq!(size_to_str(bytes), shown, "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn objects_keep_their_order_in_json() {
+        let node = ObjectBuilder::default()
+            .entry("z", Node::Int(1))
+            .entry("absent", None)
+            .entry("a", Node::List(vec![Node::Bool(true)]))
+            .build();
+        let json = serde_json::to_string(&node).expect("serialises");
+        assert_eq!(json, r#"{"z":1,"a":[true]}"#);
+    }
+
+    #[test]
+    fn nested_values_dump_as_qemu_dumps_them() {
+        let node = ObjectBuilder::default()
+            .entry("compat", Node::Str("1.1".into()))
+            .entry(
+                "encrypt",
+                ObjectBuilder::default()
+                    .entry("format", Node::Str("luks".into()))
+                    .build(),
+            )
+            .entry("list-of", Node::List(vec![Node::Int(7)]))
+            .build();
+        let mut text = String::new();
+        dump(&mut text, 1, &node);
+        assert_eq!(
+            text,
+            "    compat: 1.1\n    encrypt:\n        format: luks\n    list of:\n        [0]: 7\n"
+        );
+    }
 }
