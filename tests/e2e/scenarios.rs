@@ -76,22 +76,6 @@ fn nova_keeps(host: &Host, records: &[Value]) -> BTreeSet<String> {
 }
 
 /// The disks a JSON report says use `name`.
-fn disks_of(report: &Value, name: &str) -> Vec<String> {
-    file_entry(report, name)["used_by"]["disks"]
-        .as_array()
-        .expect("disks")
-        .iter()
-        .filter_map(|d| d.as_str().map(str::to_owned))
-        .collect()
-}
-
-fn reason_of(report: &Value, name: &str) -> String {
-    file_entry(report, name)["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 // 1. Every disk counts.
 
 #[test]

@@ -491,3 +491,21 @@ pub fn qemu_img_info(path: &Path, backing_chain: bool) -> serde_json::Value {
     );
     serde_json::from_slice(&output.stdout).expect("qemu-img's JSON")
 }
+
+/// The disks that keep a file, as the JSON report lists them.
+pub fn disks_of(report: &serde_json::Value, name: &str) -> Vec<String> {
+    file_entry(report, name)["used_by"]["disks"]
+        .as_array()
+        .expect("disks")
+        .iter()
+        .filter_map(|d| d.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Why the report says a file is kept or removed.
+pub fn reason_of(report: &serde_json::Value, name: &str) -> String {
+    file_entry(report, name)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
