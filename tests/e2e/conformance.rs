@@ -470,7 +470,31 @@ fn what_qemu_img_refuses_inspect_refuses_in_one_line() {
         b[16..20].copy_from_slice(&1024u32.to_be_bytes())
     });
     broken("truncated.qcow2", &|b| b.truncate(60));
+    // The table fields QEMU checks when it opens an image (it reads the tables later).
+    let put_u32 =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    let put_u64 =
+        |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    broken("l1-too-large.qcow2", &|b| put_u32(b, 36, 5 << 20));
+    broken("l1-too-small.qcow2", &|b| put_u32(b, 36, 0));
+    broken("l1-misaligned.qcow2", &|b| put_u64(b, 40, 0x30008));
+    broken("refcounts-too-large.qcow2", &|b| put_u32(b, 56, 1 << 20));
+    broken("refcounts-past-2-63.qcow2", &|b| put_u64(b, 48, 1 << 63));
+    broken("snapshots-too-many.qcow2", &|b| put_u32(b, 60, 70_000));
+    broken("snapshots-misaligned.qcow2", &|b| {
+        put_u32(b, 60, 1);
+        put_u64(b, 64, 12);
+    });
+    broken("too-big.qcow2", &|b| put_u64(b, 24, 1 << 62));
     for (name, reason) in [
+        ("l1-too-large.qcow2", "too large"),
+        ("l1-too-small.qcow2", "too small"),
+        ("l1-misaligned.qcow2", "offset"),
+        ("refcounts-too-large.qcow2", "too large"),
+        ("refcounts-past-2-63.qcow2", "offset"),
+        ("snapshots-too-many.qcow2", "too large"),
+        ("snapshots-misaligned.qcow2", "offset"),
+        ("too-big.qcow2", "too big"),
         ("unknown-feature.qcow2", "incompatible feature"),
         ("cluster-bits.qcow2", "cluster size"),
         ("version.qcow2", "version 4"),

@@ -7,7 +7,7 @@
 //! follow QEMU where zeros past the end of the file would end the header extensions).
 
 use nom::Parser;
-use nom::bytes::complete::{tag, take};
+use nom::bytes::complete::tag;
 use nom::number::complete::{be_u8, be_u16, be_u32, be_u64};
 
 /// The magic number that opens every qcow (v1) and qcow2 image: `QFI\xfb`.
@@ -78,6 +78,16 @@ const MAX_BITMAP_DIRECTORY_SIZE: u64 = 1024 * MAX_BITMAPS as u64;
 const CRYPTO_EXT_LEN: u32 = 16;
 /// `crypt_method` of LUKS encryption; 0 is none and 1 is the old AES-CBC.
 const CRYPT_LUKS: u32 = 2;
+/// The largest reference count table QEMU opens (`QCOW_MAX_REFTABLE_SIZE`).
+const MAX_REFTABLE_BYTES: u64 = 8 << 20;
+/// The largest L1 table QEMU opens (`QCOW_MAX_L1_SIZE`).
+const MAX_L1_BYTES: u64 = 32 << 20;
+/// Length of an L1 table entry.
+const L1_ENTRY_LEN: u64 = 8;
+/// Length of a snapshot table entry's fixed part (`QCowSnapshotHeader`).
+const SNAPSHOT_HEADER_LEN: u64 = 40;
+/// The most snapshots QEMU opens (`QCOW_MAX_SNAPSHOTS`).
+const MAX_SNAPSHOTS: u64 = 65536;
 /// Subclusters per cluster with extended L2 entries.
 const EXTL2_SUBCLUSTER_BITS: u32 = 5;
 
@@ -324,6 +334,28 @@ pub enum HeaderError {
     /// An encryption method other than none, AES or LUKS.
     #[error("unsupported encryption method {0}")]
     UnsupportedCryptMethod(u32),
+    /// A metadata table (L1, reference count or snapshot table) larger than QEMU opens.
+    #[error("the {0} is too large")]
+    TableTooLarge(&'static str),
+    /// A metadata table at an offset that is not cluster-aligned or runs past 2^63.
+    #[error("the {table} offset {offset:#x} is invalid")]
+    TableOffsetInvalid {
+        /// Which table.
+        table: &'static str,
+        /// Its offset.
+        offset: u64,
+    },
+    /// A virtual size that needs more than 2^31 L1 entries.
+    #[error("the image is too big: its virtual size needs more than 2^31 L1 table entries")]
+    ImageTooBig,
+    /// An L1 table with fewer entries than the virtual size needs.
+    #[error("the L1 table is too small: {entries} entries, the virtual size needs {needed}")]
+    L1TableTooSmall {
+        /// `l1_size`.
+        entries: u32,
+        /// What the virtual size needs.
+        needed: u64,
+    },
     /// A backing format extension of 16 bytes or more.
     #[error("backing format of {0} bytes is too long (at most 15)")]
     BackingFormatTooLong(u32),
@@ -605,6 +637,7 @@ struct Fixed {
     cluster_bits: u32,
     size: u64,
     crypt_method: u32,
+    tables: Tables,
     incompatible: u64,
     compatible: u64,
     autoclear: u64,
@@ -621,6 +654,19 @@ struct V2Fields {
     cluster_bits: u32,
     size: u64,
     crypt_method: u32,
+    tables: Tables,
+}
+
+/// Where the metadata tables are: QEMU checks their sizes and offsets when it opens an image
+/// (it reads them later; this parser never does).
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    l1_size: u32,
+    l1_table_offset: u64,
+    refcount_table_offset: u64,
+    refcount_table_clusters: u32,
+    nb_snapshots: u32,
+    snapshots_offset: u64,
 }
 
 /// The version 3 fields from offset 72 to 104.
@@ -643,10 +689,10 @@ fn v2_fields(input: &[u8]) -> nom::IResult<&[u8], V2Fields> {
         be_u64,
     )
         .parse(input)?;
-    // crypt_method, then l1_size, l1_table_offset, refcount_table_offset,
-    // refcount_table_clusters, nb_snapshots, snapshots_offset: QEMU checks those against the
-    // file when it reads the tables; nothing here needs them.
-    let (input, (crypt_method, _tables)) = (be_u32, take(36usize)).parse(input)?;
+    let (input, (crypt_method, l1_size, l1_table_offset, refcount_table_offset)) =
+        (be_u32, be_u32, be_u64, be_u64).parse(input)?;
+    let (input, (refcount_table_clusters, nb_snapshots, snapshots_offset)) =
+        (be_u32, be_u32, be_u64).parse(input)?;
     let fields = V2Fields {
         version,
         backing_file_offset,
@@ -654,6 +700,14 @@ fn v2_fields(input: &[u8]) -> nom::IResult<&[u8], V2Fields> {
         cluster_bits,
         size,
         crypt_method,
+        tables: Tables {
+            l1_size,
+            l1_table_offset,
+            refcount_table_offset,
+            refcount_table_clusters,
+            nb_snapshots,
+            snapshots_offset,
+        },
     };
     Ok((input, fields))
 }
@@ -696,6 +750,7 @@ fn parse_fixed(src: &Source<'_>) -> Result<Fixed, HeaderError> {
         cluster_bits: v2.cluster_bits,
         size: v2.size,
         crypt_method: v2.crypt_method,
+        tables: v2.tables,
         incompatible: 0,
         compatible: 0,
         autoclear: 0,
@@ -773,6 +828,73 @@ impl Fixed {
         }
         if self.crypt_method > CRYPT_LUKS {
             return Err(HeaderError::UnsupportedCryptMethod(self.crypt_method));
+        }
+        self.validate_tables()
+    }
+
+    /// QEMU's checks of the table fields (`qcow2_validate_table` and the L1 size checks of
+    /// `qcow2_do_open`), in QEMU's order.
+    fn validate_tables(&self) -> Result<(), HeaderError> {
+        let t = &self.tables;
+        self.validate_table(
+            "reference count table",
+            t.refcount_table_offset,
+            t.refcount_table_clusters,
+            self.cluster_size(),
+            MAX_REFTABLE_BYTES,
+        )?;
+        self.validate_table(
+            "snapshot table",
+            t.snapshots_offset,
+            t.nb_snapshots,
+            SNAPSHOT_HEADER_LEN,
+            SNAPSHOT_HEADER_LEN * MAX_SNAPSHOTS,
+        )?;
+        self.validate_table(
+            "active L1 table",
+            t.l1_table_offset,
+            t.l1_size,
+            L1_ENTRY_LEN,
+            MAX_L1_BYTES,
+        )?;
+        // size_to_l1: the L1 entries the virtual size needs, in QEMU's unsigned arithmetic
+        // (which wraps for sizes near 2^64).
+        let l2_entry_bits = if self.incompatible & INCOMPAT_EXTL2 != 0 {
+            4
+        } else {
+            3
+        };
+        let shift = self.cluster_bits * 2 - l2_entry_bits;
+        let l1_needed = self.size.wrapping_add((1u64 << shift) - 1) >> shift;
+        if l1_needed > i32::MAX as u64 {
+            return Err(HeaderError::ImageTooBig);
+        }
+        if u64::from(t.l1_size) < l1_needed {
+            return Err(HeaderError::L1TableTooSmall {
+                entries: t.l1_size,
+                needed: l1_needed,
+            });
+        }
+        Ok(())
+    }
+
+    /// `qcow2_validate_table`: at most `max_bytes` of entries, and a cluster-aligned offset
+    /// that leaves the table below 2^63.
+    fn validate_table(
+        &self,
+        table: &'static str,
+        offset: u64,
+        entries: u32,
+        entry_len: u64,
+        max_bytes: u64,
+    ) -> Result<(), HeaderError> {
+        let entries = u64::from(entries);
+        if entries > max_bytes / entry_len {
+            return Err(HeaderError::TableTooLarge(table));
+        }
+        let misaligned = offset & (self.cluster_size() - 1) != 0;
+        if (i64::MAX as u64) - entries * entry_len < offset || misaligned {
+            return Err(HeaderError::TableOffsetInvalid { table, offset });
         }
         Ok(())
     }
