@@ -3,6 +3,7 @@
 mod chains;
 mod cli;
 mod conformance;
+mod hostile;
 mod scenarios;
 mod seeds;
 mod support;

@@ -8,7 +8,7 @@
 //! files, never a hang.
 
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::header::DiskHeader;
@@ -150,6 +150,15 @@ impl ChainWalk {
                     }
                 })
             })?;
+            // A raw backing file may be a block device (a volume); anything else that is not a
+            // regular file (a FIFO, a directory, a character device) is no disk.
+            let file_type = meta.file_type();
+            if !file_type.is_file() && !file_type.is_block_device() {
+                return Err(read_error(ReadError::NotRegularFile {
+                    path,
+                    kind: crate::read::kind_name(file_type),
+                }));
+            }
             (
                 DiskHeader::raw(meta.len()),
                 (meta.dev(), meta.ino()),

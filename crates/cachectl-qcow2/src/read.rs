@@ -144,7 +144,7 @@ fn regular_file(path: &Path, meta: &Metadata) -> Result<(), ReadError> {
 }
 
 /// What to call a file of this type in a message.
-fn kind_name(file_type: FileType) -> &'static str {
+pub(crate) fn kind_name(file_type: FileType) -> &'static str {
     if file_type.is_dir() {
         "directory"
     } else if file_type.is_fifo() {
