@@ -1,0 +1,63 @@
+//! Property tests of the command's own parsers, on every `cargo test`: the inventory and
+//! `compute_nodes` never panic, and their errors say where.
+
+use std::fs;
+use std::path::Path;
+
+use cachectl::inventory::{InventoryError, parse};
+use cachectl::storage::{Registry, read_registry};
+use proptest::prelude::*;
+
+/// JSON-ish input around the keys the inventory and the registry use.
+fn json_ish() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just("{".to_owned()),
+        Just("}".to_owned()),
+        Just("[".to_owned()),
+        Just("]".to_owned()),
+        Just(",".to_owned()),
+        Just(":".to_owned()),
+        Just("\n".to_owned()),
+        Just(r#""instances""#.to_owned()),
+        Just(r#""uuid""#.to_owned()),
+        Just(r#""image_ref""#.to_owned()),
+        Just(r#""swap_mb""#.to_owned()),
+        Just(r#""ephemeral_gb""#.to_owned()),
+        Just(r#""host""#.to_owned()),
+        Just("null".to_owned()),
+        Just("1e999".to_owned()),
+        Just("-1".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        "\"[^\"]{0,8}\"",
+    ];
+    prop_oneof![
+        proptest::collection::vec(token, 0..40).prop_map(|t| t.concat().into_bytes()),
+        proptest::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn an_inventory_parses_or_names_a_line_of_it(bytes in json_ish()) {
+        match parse(Path::new("inventory.json"), &bytes) {
+            Ok(_) => {}
+            Err(InventoryError::Malformed { line, .. }) => {
+                let lines = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+                prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+            }
+            Err(other) => prop_assert!(!other.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn any_compute_nodes_reads_without_panicking(bytes in json_ish()) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        fs::write(dir.path().join("compute_nodes"), &bytes).expect("a registry");
+        match read_registry(dir.path()) {
+            Ok(Registry::Hosts(hosts)) => prop_assert!(!hosts.is_empty()),
+            Ok(_) | Err(_) => {}
+        }
+    }
+}
