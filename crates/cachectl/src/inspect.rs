@@ -334,11 +334,11 @@ fn human(link: &Link) -> String {
     if let Some(format) = &header.backing_format {
         text.push_str(&format!("backing file format: {}\n", lossy(format)));
     }
-    if let Some(Node::Object(specific)) = format_specific(header) {
-        if let Some((_, data)) = specific.iter().find(|(key, _)| *key == "data") {
-            text.push_str("Format specific information:\n");
-            dump(&mut text, 1, data);
-        }
+    if let Some(Node::Object(specific)) = format_specific(header)
+        && let Some((_, data)) = specific.iter().find(|(key, _)| *key == "data")
+    {
+        text.push_str("Format specific information:\n");
+        dump(&mut text, 1, data);
     }
     text.push_str(&format!(
         "Child node '/file':\n    filename: {}\n    protocol type: file\n    \
