@@ -430,6 +430,14 @@ fn other_formats() {
     images.create("vpc", "dynamic.vhd", &[], Some("16M"));
     images.create("vpc", "fixed.vhd", &["-o", "subformat=fixed"], Some("16M"));
     images.create("vdi", "dynamic.vdi", &[], Some("16M"));
+    images.create("vhdx", "dynamic.vhdx", &[], Some("16M"));
+    images.create(
+        "vhdx",
+        "fixed.vhdx",
+        &["-o", "subformat=fixed"],
+        Some("16M"),
+    );
+    images.create("vhdx", "blocks.vhdx", &["-o", "block_size=32M"], Some("1G"));
     for name in [
         "overlay.qed",
         "plain.qed",
@@ -443,6 +451,9 @@ fn other_formats() {
         "dynamic.vhd",
         "fixed.vhd",
         "dynamic.vdi",
+        "dynamic.vhdx",
+        "fixed.vhdx",
+        "blocks.vhdx",
     ] {
         images.assert_conforms(name);
     }

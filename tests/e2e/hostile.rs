@@ -511,15 +511,70 @@ impl Corpus {
         put_le32(&mut vdi, 0x4c, 4);
         self.file("vdi-differencing", &vdi, Expect::Refused("parent"));
         self.file("vdi-cut-at-70", &vdi[..70], Expect::Refused("truncated"));
-        self.file(
-            "vhdx",
-            &[&b"vhdxfile"[..], &[0u8; 4096]].concat(),
-            Expect::Refused("parent"),
-        );
+        self.vhdx_cases();
         self.file(
             "luks-cut-at-100",
             &[&b"LUKS\xba\xbe\0\x01"[..], &[0u8; 92]].concat(),
             Expect::Refused("truncated"),
+        );
+    }
+}
+
+impl Corpus {
+    /// VHDX: cut short, broken checksums, a parent, a metadata region cut short; from a VHDX
+    /// `qemu-img` makes (its headers carry CRC-32C checksums).
+    fn vhdx_cases(&mut self) {
+        let made = self.path("made.vhdx");
+        let status = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "vhdx"])
+            .arg(&made)
+            .arg("16M")
+            .status()
+            .expect("qemu-img (Debian package qemu-utils) is installed");
+        assert!(status.success());
+        let good = fs::read(&made).expect("the VHDX");
+        fs::remove_file(&made).expect("removed");
+        self.file("vhdx-good", &good, Expect::Reads(1));
+        for cut in [
+            8,
+            4096,
+            64 << 10,
+            100 << 10,
+            200 << 10,
+            1 << 20,
+            (3 << 20) + 100,
+        ] {
+            self.file(
+                &format!("vhdx-cut-at-{cut}"),
+                &good[..cut],
+                Expect::Refused("vhdx"),
+            );
+        }
+        let flipped = |at: usize| {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x40;
+            bytes
+        };
+        let mut no_header = flipped((64 << 10) + 20);
+        no_header[(128 << 10) + 20] ^= 0x40;
+        self.file(
+            "vhdx-no-valid-header",
+            &no_header,
+            Expect::Refused("no valid header"),
+        );
+        self.file(
+            "vhdx-region-table-checksum",
+            &flipped((192 << 10) + 40),
+            Expect::Refused("region table"),
+        );
+        // The file parameters (3 MiB + 64 KiB) say it has a parent, with no parent locator.
+        let mut child = good.clone();
+        child[(3 << 20) + (64 << 10) + 4] |= 2;
+        self.file("vhdx-parent", &child, Expect::Refused("parent"));
+        self.file(
+            "vhdx-metadata-signature",
+            &flipped(3 << 20),
+            Expect::Refused("metadata table"),
         );
     }
 }

@@ -382,6 +382,16 @@ pub enum HeaderError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A VHDX whose headers and region table are valid: what `qemu-img info` reports is in its
+    /// metadata region, `len` bytes at `offset`, which [`crate::read_header`] reads and
+    /// [`crate::parse_vhdx_metadata`] parses.
+    #[error("the VHDX metadata region at offset {offset} must be read too ({len} bytes)")]
+    VhdxMetadata {
+        /// The region's offset in the file.
+        offset: u64,
+        /// How many of its bytes to read (at most 1 MiB).
+        len: u64,
+    },
     /// The image may have a parent, but where its name is cannot be told from the first bytes
     /// of the file (a differencing VHD, VDI, or any VHDX): treat the image as unreadable.
     #[error("the {format} image may depend on a parent image that cannot be read from its header")]
@@ -417,7 +427,8 @@ pub fn bytes_needed(prefix: &[u8]) -> Result<usize, HeaderError> {
         Probe::Format(Format::Vpc) => crate::vpc::bytes_needed(&src),
         Probe::Format(Format::Vdi) => Ok(crate::vdi::HEADER_LEN),
         Probe::Format(Format::Luks) => Ok(LUKS_PROBE_LEN),
-        Probe::Format(Format::Vhdx | Format::Raw) => Ok(MAGIC_PROBE_LEN),
+        Probe::Format(Format::Vhdx) => Ok(crate::vhdx::BYTES_NEEDED),
+        Probe::Format(Format::Raw) => Ok(MAGIC_PROBE_LEN),
     }?;
     Ok(needed.min(MAX_HEADER_BYTES))
 }
@@ -449,7 +460,7 @@ pub fn parse_header(buf: &[u8], file_len: u64) -> Result<DiskHeader, HeaderError
         Probe::Format(Format::Vmdk) => crate::vmdk::parse(&src),
         Probe::Format(Format::Vpc) => crate::vpc::parse(&src),
         Probe::Format(Format::Vdi) => crate::vdi::parse(&src),
-        Probe::Format(Format::Vhdx) => Err(HeaderError::ParentNotReadable { format: "vhdx" }),
+        Probe::Format(Format::Vhdx) => crate::vhdx::parse(&src),
         Probe::Format(Format::Luks) => parse_luks(&src),
         Probe::Format(Format::Raw) => Ok(DiskHeader::raw(file_len)),
     }
@@ -1392,15 +1403,88 @@ mod tests {
                 assert_eq!(named, opened, "{name}");
             }
         }
-        // VHDX: whether it has a parent is in its metadata region, past what is read.
+    }
+
+    #[test]
+    fn a_vhdx_reads_from_its_metadata_region_and_a_differencing_one_is_parent_not_readable() {
+        let tmp = image_dir();
+        let dir = tmp.path();
         let rel = qemu_create(dir, "vhdx", "disk.vhdx", &[]);
-        assert!(matches!(
-            crate::read_header(&dir.join(rel)),
-            Err(crate::ReadError::Header {
-                source: HeaderError::ParentNotReadable { format: "vhdx" },
-                ..
+        let path = dir.join(&rel);
+        let read = crate::read_header(&path).expect("a VHDX");
+        assert_eq!(read.header.format, Format::Vhdx);
+        assert_eq!(read.header.virtual_size, Some(1 << 20));
+        assert_eq!(read.header.cluster_size, Some(8 << 20));
+        let image = std::fs::read(&path).expect("read");
+        // The first 320 KiB alone say where the metadata region is.
+        assert_eq!(
+            parse_header(&image[..320 << 10], image.len() as u64),
+            Err(HeaderError::VhdxMetadata {
+                offset: 3 << 20,
+                len: 1 << 20
             })
-        ));
+        );
+
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let reseal = |bytes: &mut Vec<u8>, at: usize, len: usize| {
+            bytes[at + 4..at + 8].fill(0);
+            let sum = crc.checksum(&bytes[at..at + len]);
+            bytes[at + 4..at + 8].copy_from_slice(&sum.to_le_bytes());
+        };
+        let read_bytes = |bytes: &[u8]| {
+            let patched = dir.join("patched.vhdx");
+            std::fs::write(&patched, bytes).expect("write");
+            crate::read_header(&patched)
+        };
+        let refused = |bytes: &[u8]| match read_bytes(bytes) {
+            Err(crate::ReadError::Header { source, .. }) => source,
+            other => panic!("{other:?}"),
+        };
+        // A parent: the file parameters' has_parent bit (metadata item at 3 MiB + 64 KiB).
+        let params = (3 << 20) + (64 << 10);
+        let mut child = image.clone();
+        child[params + 4] |= 2;
+        assert!(refused(&child).to_string().contains("parent locator"));
+        // ... with a parent locator entry added to the metadata table: QEMU cannot open it.
+        let entry = (3 << 20) + 32 + 5 * 32;
+        child[entry..entry + 16].copy_from_slice(&vhdx_guid("2d5fd3a80bb34d45abf7d3d84834ab0c"));
+        child[entry + 16..entry + 20].copy_from_slice(&(70u32 << 10).to_le_bytes());
+        child[entry + 20..entry + 24].copy_from_slice(&16u32.to_le_bytes());
+        child[(3 << 20) + 10] = 6;
+        assert_eq!(
+            refused(&child),
+            HeaderError::ParentNotReadable { format: "vhdx" }
+        );
+        // A log to replay (a non-zero log GUID in both headers, checksums made good).
+        let mut dirty = image.clone();
+        for header in [64 << 10, 128 << 10] {
+            dirty[header + 48] = 1;
+            reseal(&mut dirty, header, 4 << 10);
+        }
+        assert!(refused(&dirty).to_string().contains("log"));
+        // Bad checksums: of one header (the other one counts), of both, of the region table.
+        let mut one = image.clone();
+        one[(64 << 10) + 20] ^= 1;
+        assert!(read_bytes(&one).is_ok());
+        let mut both = one.clone();
+        both[(128 << 10) + 20] ^= 1;
+        assert!(refused(&both).to_string().contains("no valid header"));
+        let mut table = image.clone();
+        table[(192 << 10) + 100] ^= 1;
+        assert!(refused(&table).to_string().contains("region table"));
+        // A block size QEMU does not open.
+        let mut block = image.clone();
+        block[params..params + 4].copy_from_slice(&(512u32 << 20).to_le_bytes());
+        assert!(refused(&block).to_string().contains("block size"));
+    }
+
+    /// A GUID from the hex of its stored bytes.
+    fn vhdx_guid(hex: &str) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        out
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod resolve;
 #[cfg(test)]
 mod test_support;
 mod vdi;
+mod vhdx;
 mod vmdk;
 mod vpc;
 
@@ -55,3 +56,4 @@ pub use header::{
 };
 pub use read::{ReadError, ReadHeader, read_header};
 pub use resolve::{BackingTarget, resolve_backing};
+pub use vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};

@@ -1,13 +1,14 @@
 //! Reading a header from a file: the crate's only I/O, safe on FIFOs, devices and huge files.
 
 use std::fs::{File, FileType, Metadata};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
 use crate::header::{DiskHeader, HeaderError, MAX_HEADER_BYTES, bytes_needed, parse_header};
+use crate::vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};
 
 /// Bytes read before asking [`bytes_needed`] how many more.
 const PREFIX_LEN: usize = 4096;
@@ -120,7 +121,21 @@ pub fn read_header(path: &Path) -> Result<ReadHeader, ReadError> {
     if needed > buf.len() {
         read_up_to(&file, &mut buf, needed).map_err(io_error)?;
     }
-    let header = parse_header(&buf, len).map_err(header_error)?;
+    let header = match parse_header(&buf, len) {
+        // A VHDX keeps its sizes in a metadata region further in: read its first bytes too.
+        Err(HeaderError::VhdxMetadata { offset, len: want }) => {
+            let mut region = Vec::new();
+            let mut reader = &file;
+            reader.seek(io::SeekFrom::Start(offset)).map_err(io_error)?;
+            reader
+                .take(want.min(MAX_METADATA_READ))
+                .read_to_end(&mut region)
+                .map_err(io_error)?;
+            parse_vhdx_metadata(&region, offset)
+        }
+        other => other,
+    }
+    .map_err(header_error)?;
     Ok(ReadHeader {
         header,
         dev: meta.dev(),
