@@ -430,6 +430,10 @@ fn other_formats() {
     images.create("vpc", "dynamic.vhd", &[], Some("16M"));
     images.create("vpc", "fixed.vhd", &["-o", "subformat=fixed"], Some("16M"));
     images.create("vdi", "dynamic.vdi", &[], Some("16M"));
+    // An ISO 9660 image (a primary volume descriptor at 32 KiB): raw to QEMU, and to inspect.
+    let mut iso = vec![0u8; 40 << 10];
+    iso[0x8000..0x8007].copy_from_slice(b"\x01CD001\x01");
+    fs::write(images.path().join("cdrom.iso"), iso).expect("an ISO");
     images.create("vhdx", "dynamic.vhdx", &[], Some("16M"));
     images.create(
         "vhdx",
@@ -451,6 +455,7 @@ fn other_formats() {
         "dynamic.vhd",
         "fixed.vhd",
         "dynamic.vdi",
+        "cdrom.iso",
         "dynamic.vhdx",
         "fixed.vhdx",
         "blocks.vhdx",

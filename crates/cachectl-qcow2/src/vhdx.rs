@@ -275,7 +275,106 @@ pub fn parse_vhdx_metadata(region: &[u8], region_offset: u64) -> Result<DiskHead
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// A metadata table with `entries` (id, offset, length, flags) and items at 64 KiB.
+    fn region(entries: &[(Guid, u32, u32, u32)], items: &[u8]) -> Vec<u8> {
+        let mut region = vec![0u8; METADATA_TABLE_LEN];
+        region[..8].copy_from_slice(b"metadata");
+        region[10..12].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (i, (id, offset, len, bits)) in entries.iter().enumerate() {
+            let at = 32 + 32 * i;
+            region[at..at + 16].copy_from_slice(id);
+            region[at + 16..at + 20].copy_from_slice(&offset.to_le_bytes());
+            region[at + 20..at + 24].copy_from_slice(&len.to_le_bytes());
+            region[at + 24..at + 28].copy_from_slice(&bits.to_le_bytes());
+        }
+        region.extend_from_slice(items);
+        region
+    }
+
+    /// The five mandatory items, as qemu-img writes them.
+    fn mandatory() -> Vec<(Guid, u32, u32, u32)> {
+        let at = METADATA_TABLE_LEN as u32;
+        vec![
+            (FILE_PARAMETERS, at, 8, 4),
+            (VIRTUAL_DISK_SIZE, at + 8, 8, 6),
+            (PAGE_83, at + 16, 16, 6),
+            (LOGICAL_SECTOR_SIZE, at + 32, 4, 6),
+            (PHYSICAL_SECTOR_SIZE, at + 36, 4, 6),
+        ]
+    }
+
+    fn items(block_size: u32, bits: u32, size: u64, sector: u32) -> Vec<u8> {
+        let mut items = Vec::new();
+        items.extend_from_slice(&block_size.to_le_bytes());
+        items.extend_from_slice(&bits.to_le_bytes());
+        items.extend_from_slice(&size.to_le_bytes());
+        items.extend_from_slice(&[0; 16]);
+        items.extend_from_slice(&sector.to_le_bytes());
+        items.extend_from_slice(&4096u32.to_le_bytes());
+        items
+    }
+
+    #[test]
+    fn the_metadata_gives_size_and_block_size_and_refuses_what_qemu_refuses() {
+        let good = region(&mandatory(), &items(32 << 20, 0, 10 << 30, 512));
+        let header = parse_vhdx_metadata(&good, 0).expect("valid");
+        assert_eq!(header.virtual_size, Some(10 << 30));
+        assert_eq!(header.cluster_size, Some(32 << 20));
+
+        let reason = |region: &[u8]| match parse_vhdx_metadata(region, 0) {
+            Err(HeaderError::Invalid { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(&region(&mandatory(), &items(3 << 20, 0, 1, 512))).contains("block size"));
+        assert!(reason(&region(&mandatory(), &items(1 << 29, 0, 1, 512))).contains("block size"));
+        assert!(reason(&region(&mandatory(), &items(1 << 20, 0, 1, 1024))).contains("sector"));
+        assert!(reason(&region(&mandatory()[..4], &items(1 << 20, 0, 1, 512))).contains("missing"));
+        let mut twice = mandatory();
+        twice.push(twice[0]);
+        assert!(reason(&region(&twice, &items(1 << 20, 0, 1, 512))).contains("twice"));
+        let mut unknown = mandatory();
+        unknown.push(([9; 16], 0, 0, METADATA_REQUIRED));
+        assert!(reason(&region(&unknown, &items(1 << 20, 0, 1, 512))).contains("unknown"));
+        // Items past what was read, or an item shorter than its field.
+        assert!(reason(&good[..METADATA_TABLE_LEN + 4]).contains("outside"));
+        let mut short = mandatory();
+        short[1].2 = 4;
+        assert!(reason(&region(&short, &items(1 << 20, 0, 1, 512))).contains("outside"));
+        // A parent, with and without a locator.
+        assert!(reason(&region(&mandatory(), &items(1 << 20, 2, 1, 512))).contains("locator"));
+        let mut with_locator = mandatory();
+        with_locator.push((PARENT_LOCATOR, 0, 0, 4));
+        assert_eq!(
+            parse_vhdx_metadata(&region(&with_locator, &items(1 << 20, 2, 1, 512)), 0),
+            Err(HeaderError::ParentNotReadable { format: "vhdx" })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_metadata_region_parses_or_is_refused(
+            entries in proptest::collection::vec(
+                (prop_oneof![Just(FILE_PARAMETERS), Just(VIRTUAL_DISK_SIZE), Just(PAGE_83),
+                    Just(LOGICAL_SECTOR_SIZE), Just(PHYSICAL_SECTOR_SIZE), Just(PARENT_LOCATOR),
+                    any::<[u8; 16]>()],
+                 any::<u32>(), any::<u32>(), any::<u32>()),
+                0..8),
+            items in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = region(&entries, &items);
+            let cut = cut.index(bytes.len() + 1);
+            bytes.truncate(cut);
+            if let Ok(header) = parse_vhdx_metadata(&bytes, 0) {
+                let block = header.cluster_size.unwrap_or(0);
+                prop_assert!(block.is_power_of_two() && block >= 1 << 20);
+            }
+        }
+    }
 
     #[test]
     fn guids_are_the_stored_bytes() {
