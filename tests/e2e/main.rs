@@ -4,6 +4,7 @@ mod chains;
 mod cli;
 mod conformance;
 mod hostile;
+mod parallel;
 mod scenarios;
 mod seeds;
 mod support;

@@ -7,8 +7,15 @@ use sha1::{Digest, Sha1};
 
 use crate::regular::open_regular;
 
-/// Size of the read buffer: large sequential reads, whatever the file size.
-pub const HASH_BUFFER_LEN: usize = 1 << 20;
+/// Size of the read buffer: one per file being hashed, whatever the file's size.
+///
+/// Chosen by measurement: one thread hashing a 1 GiB file from a warm page cache with the `sha1`
+/// crate (SHA-NI in use: 1550 MB/s from memory, 553 MB/s with its `force-soft` feature; `openssl
+/// speed -evp sha1` 1595 MB/s) on an AMD EPYC with 512 KiB of L2 per core: 64 KiB reads
+/// 1409-1462 MB/s, 128 KiB 1439, 256 KiB 965, 1 MiB 913-1023, 4 MiB 1019, 8 MiB 1011; a memory
+/// map 758-1447 (page faults, and its pages count in the process's resident memory). A buffer
+/// that stays in L2 while SHA-1 reads back what `read` just copied into it is fastest.
+pub const HASH_BUFFER_LEN: usize = 128 << 10;
 
 /// A SHA-1 digest in lowercase hex, as sidecars store it.
 pub type Sha1Hex = String;
@@ -16,17 +23,36 @@ pub type Sha1Hex = String;
 /// The SHA-1 of a regular file's contents, in lowercase hex. Anything else (a FIFO, a device)
 /// is refused without blocking.
 pub fn hash_file(path: &Path) -> io::Result<Sha1Hex> {
-    hash_reader(open_regular(path)?)
+    hash_file_with(path, &mut |_| {})
+}
+
+/// Like [`hash_file`], calling `progress` with the number of bytes of each read as it goes.
+pub fn hash_file_with(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<Sha1Hex> {
+    let file = open_regular(path)?;
+    // Read-ahead for a file read once from start to end; only a hint, so a refusal is no error.
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+    hash_reader_with(file, progress)
 }
 
 /// The SHA-1 of everything `reader` yields, in lowercase hex.
-pub fn hash_reader(mut reader: impl Read) -> io::Result<Sha1Hex> {
+pub fn hash_reader(reader: impl Read) -> io::Result<Sha1Hex> {
+    hash_reader_with(reader, &mut |_| {})
+}
+
+/// Like [`hash_reader`], calling `progress` with the number of bytes of each read.
+pub fn hash_reader_with(
+    mut reader: impl Read,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Sha1Hex> {
     let mut hasher = Sha1::new();
     let mut buffer = vec![0u8; HASH_BUFFER_LEN];
     loop {
         match reader.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => hasher.update(&buffer[..n]),
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                progress(n as u64);
+            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }

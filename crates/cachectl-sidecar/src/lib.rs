@@ -27,9 +27,11 @@ mod regular;
 mod stored;
 
 pub use atomic::{atomic_write, match_directory_owner};
-pub use hash::{HASH_BUFFER_LEN, Sha1Hex, hash_file, hash_reader};
+pub use hash::{
+    HASH_BUFFER_LEN, Sha1Hex, hash_file, hash_file_with, hash_reader, hash_reader_with,
+};
 pub use regular::{open_regular, read_small_file};
 pub use stored::{
     SidecarError, SidecarFormat, StoredChecksum, Verification, info_path, read_stored_checksum,
-    sha1_path, verify, write_info,
+    sha1_path, verify, verify_with, write_info,
 };

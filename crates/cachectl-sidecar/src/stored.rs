@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic::atomic_write;
-use crate::hash::{Sha1Hex, hash_file};
+use crate::hash::{Sha1Hex, hash_file_with};
 use crate::regular::read_small_file;
 
 /// The largest sidecar we read; a real one is under 100 bytes.
@@ -136,7 +136,16 @@ pub fn read_stored_checksum(image: &Path) -> Result<Option<StoredChecksum>, Side
 
 /// Hashes `image` and compares it with `stored`.
 pub fn verify(image: &Path, stored: &StoredChecksum) -> Result<Verification, SidecarError> {
-    let actual = hash_file(image).map_err(|source| SidecarError::Hash {
+    verify_with(image, stored, &mut |_| {})
+}
+
+/// Like [`verify`], calling `progress` with the number of bytes of each read as it hashes.
+pub fn verify_with(
+    image: &Path,
+    stored: &StoredChecksum,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Verification, SidecarError> {
+    let actual = hash_file_with(image, progress).map_err(|source| SidecarError::Hash {
         path: image.to_owned(),
         source,
     })?;

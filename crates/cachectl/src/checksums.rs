@@ -1,14 +1,19 @@
 //! Verifying base files against their checksum sidecars, and writing the missing ones.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use cachectl_sidecar::{
-    SidecarFormat, Verification, hash_file, read_stored_checksum, verify, write_info,
+    SidecarFormat, Verification, hash_file_with, read_stored_checksum, verify_with, write_info,
 };
 use serde::Serialize;
 
 use crate::locks::{held_elsewhere, nova_lock_path, try_lock};
+use crate::pool;
+use crate::progress::HashProgress;
 
 /// What a command does about checksums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,84 @@ impl ChecksumOutcome {
     }
 }
 
+/// One file for [`check_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChecksumJob<'a> {
+    /// The image file.
+    pub path: &'a Path,
+    /// What to do with it.
+    pub mode: ChecksumMode,
+    /// Its size as last seen: for scheduling (largest first) and progress only.
+    pub size: u64,
+}
+
+/// The progress of hashing the files of `jobs` that may be hashed, drawn if `visible` (files
+/// that turn out to need no hashing count as done when they are).
+pub fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
+    let hashed = jobs.iter().filter(|job| job.mode != ChecksumMode::Off);
+    let (files, bytes) = hashed.fold((0, 0), |(files, bytes), job| (files + 1, bytes + job.size));
+    HashProgress::new(visible, files, bytes)
+}
+
+/// Checks every file as [`check`] does, with up to `jobs` threads, largest files first; the
+/// outcomes in the order of `files`, whatever order the threads finish in.
+///
+/// Files whose Nova lock file is the same (the same name, in different directories or given
+/// twice) are checked one after another by one thread: POSIX record locks belong to the process,
+/// so two threads of it would neither exclude each other nor keep each other's lock (closing
+/// any descriptor of a lock file releases the process's lock on it).
+pub fn check_all(
+    files: &[ChecksumJob<'_>],
+    now: f64,
+    lock_dir: Option<&Path>,
+    jobs: NonZeroUsize,
+    progress: &HashProgress,
+) -> Vec<ChecksumOutcome> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of_name: HashMap<&OsStr, usize> = HashMap::new();
+    for (index, file) in files.iter().enumerate() {
+        if file.mode == ChecksumMode::Off {
+            continue;
+        }
+        match file.path.file_name() {
+            Some(name) => match group_of_name.get(name) {
+                Some(&group) => groups[group].push(index),
+                None => {
+                    group_of_name.insert(name, groups.len());
+                    groups.push(vec![index]);
+                }
+            },
+            // No name, no lock file: a group of its own.
+            None => groups.push(vec![index]),
+        }
+    }
+    let checked = pool::map(
+        &groups,
+        jobs,
+        |group| group.iter().map(|&i| files[i].size).sum(),
+        |group| {
+            group
+                .iter()
+                .map(|&i| {
+                    let file = &files[i];
+                    let mut hashed = 0u64;
+                    let outcome = check_with(file.path, file.mode, now, lock_dir, &mut |bytes| {
+                        hashed += bytes;
+                        progress.advance(bytes);
+                    });
+                    progress.file_done(file.size.saturating_sub(hashed));
+                    (i, outcome)
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    let mut outcomes = vec![ChecksumOutcome::of(ChecksumState::NotChecked); files.len()];
+    for (index, outcome) in checked.into_iter().flatten() {
+        outcomes[index] = outcome;
+    }
+    outcomes
+}
+
 /// Checks one image file as `mode` says, at time `now` (unix seconds).
 ///
 /// With `lock_dir` (Nova's lock directory, when it exists), a file whose Nova lock another
@@ -96,6 +179,17 @@ pub fn check(
     mode: ChecksumMode,
     now: f64,
     lock_dir: Option<&Path>,
+) -> ChecksumOutcome {
+    check_with(image, mode, now, lock_dir, &mut |_| {})
+}
+
+/// Like [`check`], calling `progress` with the bytes of each read as it hashes.
+pub fn check_with(
+    image: &Path,
+    mode: ChecksumMode,
+    now: f64,
+    lock_dir: Option<&Path>,
+    progress: &mut dyn FnMut(u64),
 ) -> ChecksumOutcome {
     if mode == ChecksumMode::Off {
         return ChecksumOutcome::of(ChecksumState::NotChecked);
@@ -116,7 +210,7 @@ pub fn check(
         };
     }
     let before = identity(image);
-    let (mut outcome, to_write) = check_unwritten(image, mode, now);
+    let (mut outcome, to_write) = check_unwritten(image, mode, now, progress);
     let Some(digest) = to_write else {
         return outcome;
     };
@@ -161,6 +255,7 @@ fn check_unwritten(
     image: &Path,
     mode: ChecksumMode,
     now: f64,
+    progress: &mut dyn FnMut(u64),
 ) -> (ChecksumOutcome, Option<String>) {
     let stored = match read_stored_checksum(image) {
         Ok(stored) => stored,
@@ -170,7 +265,7 @@ fn check_unwritten(
         if mode == ChecksumMode::Audit {
             return (ChecksumOutcome::of(ChecksumState::Missing), None);
         }
-        return match hash_file(image) {
+        return match hash_file_with(image, progress) {
             Ok(digest) => (
                 ChecksumOutcome {
                     actual: Some(digest.clone()),
@@ -199,7 +294,7 @@ fn check_unwritten(
             return (outcome.noted(note), None);
         }
     }
-    match verify(image, &stored) {
+    match verify_with(image, &stored, progress) {
         Ok(Verification::Valid) => {
             // Writing a legacy digest into .info retires the .sha1 (Folsom's migration).
             let migrate = stored.format == SidecarFormat::Sha1 && mode != ChecksumMode::Audit;

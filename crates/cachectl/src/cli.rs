@@ -1,6 +1,7 @@
 //! Command-line options, and running a command with its exit code.
 
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,6 +89,24 @@ pub struct PassArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// How many threads work at once.
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+/// `--jobs`, shared by the commands that hash.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JobsArgs {
+    /// Hash N files at a time (default: one per core).
+    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<NonZeroUsize>,
+}
+
+impl JobsArgs {
+    /// The number of jobs: as given, or one per core.
+    pub fn get(&self) -> NonZeroUsize {
+        self.jobs.unwrap_or_else(crate::pool::default_jobs)
+    }
 }
 
 /// Options of `clean`.
@@ -111,6 +130,9 @@ pub struct VerifyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// How many threads work at once.
+    #[command(flatten)]
+    pub jobs: JobsArgs,
     /// Files to verify (default: every image in the cache directory).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -165,6 +187,17 @@ pub fn parse_base_dir_name(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// Parses a number of jobs: 1 or more.
+pub fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
+    match text.trim().parse::<usize>().map(NonZeroUsize::new) {
+        Ok(Some(jobs)) => Ok(jobs),
+        Ok(None) => Err("0 jobs would do nothing: expected 1 or more".to_owned()),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of jobs: expected 1 or more"
+        )),
+    }
 }
 
 /// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
@@ -245,7 +278,13 @@ pub fn run(cli: &Cli) -> u8 {
             },
             &mut out,
         ),
-        Command::Verify(args) => crate::verify::run(&scan_config(cli), args, now(), &mut out),
+        Command::Verify(args) => crate::verify::run(
+            &scan_config(cli),
+            args,
+            now(),
+            crate::progress::wanted(cli.quiet),
+            &mut out,
+        ),
         Command::Inspect(args) => crate::inspect::run(args, &mut out),
         Command::Demo(args) => crate::demo::run(args, &mut out),
     };
@@ -318,6 +357,8 @@ fn run_pass(
         skip_unreadable: args.skip_unreadable,
         action,
         now: now(),
+        jobs: args.jobs.get(),
+        progress: crate::progress::wanted(cli.quiet),
     };
     let outcome = crate::pass::run(&config)?;
     match args.format {
@@ -374,6 +415,20 @@ mod tests {
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("9999999999999999d").is_err());
+    }
+
+    #[test]
+    fn jobs_are_one_or_more() {
+        assert_eq!(parse_jobs("4"), Ok(NonZeroUsize::new(4).expect("not zero")));
+        assert_eq!(
+            parse_jobs("0"),
+            Err("0 jobs would do nothing: expected 1 or more".to_owned())
+        );
+        assert_eq!(
+            parse_jobs("-1"),
+            Err(r#""-1" is not a number of jobs: expected 1 or more"#.to_owned())
+        );
+        assert!(parse_jobs("two").is_err());
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
         skip_unreadable: false,
         action: Action::Audit,
         now,
+        jobs: crate::pool::default_jobs(),
+        progress: false,
     };
     let outcome = run_pass(&config)?;
     outcome.report.write_text(out)?;

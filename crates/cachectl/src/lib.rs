@@ -2,9 +2,10 @@
 //!
 //! This crate is the thin, effectful shell around the pure policy: it parses options
 //! ([`cli`]), loads the inventory ([`inventory`]) and the storage registry ([`storage`]), gathers
-//! facts from disk ([`scan`]), hashes base files ([`checksums`]), takes Nova's locks ([`locks`]),
-//! applies a plan ([`apply`]) and prints reports ([`report`]). See `docs/architecture.md` for the
-//! map and the invariants.
+//! facts from disk ([`scan`]), hashes base files ([`checksums`], on several threads with
+//! [`pool`], showing [`progress`] on a terminal), takes Nova's locks ([`locks`]), applies a plan
+//! ([`apply`]) and prints reports ([`report`]). See `docs/architecture.md` for the map and the
+//! invariants.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,8 @@ pub mod inspect;
 pub mod inventory;
 pub mod locks;
 pub mod pass;
+pub mod pool;
+pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod storage;

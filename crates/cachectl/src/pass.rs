@@ -1,6 +1,7 @@
 //! One pass over the cache: `audit` (read-only) and `clean` (the pass itself).
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use cachectl_naming::{EntryKind, classify};
@@ -10,7 +11,9 @@ use cachectl_policy::{
 };
 
 use crate::apply::{RemoveOutcome, lock_entries, lock_name, remove_base_file, touch};
-use crate::checksums::{ChecksumMode, ChecksumOutcome, ChecksumState, check};
+use crate::checksums::{
+    ChecksumJob, ChecksumMode, ChecksumOutcome, ChecksumState, check_all, hash_progress,
+};
 use crate::exit;
 use crate::inventory::{self, InventoryError};
 use crate::locks::{Lock, held_elsewhere, nova_lock_path, try_lock};
@@ -56,6 +59,10 @@ pub struct PassConfig {
     pub action: Action,
     /// The time of the pass, unix seconds.
     pub now: i64,
+    /// How many files are hashed at once.
+    pub jobs: NonZeroUsize,
+    /// Whether hashing shows its progress on stderr.
+    pub progress: bool,
 }
 
 /// A pass that could not run.
@@ -193,7 +200,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         (ChecksumMode::Clean { .. }, false) => ChecksumMode::Audit,
         (mode, _) => mode,
     };
-    let checksums: Vec<ChecksumOutcome> = first_scan
+    let jobs: Vec<ChecksumJob<'_>> = first_scan
         .files
         .iter()
         .zip(&fates)
@@ -201,14 +208,22 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
             let hashed = fate.decision.kind.is_image()
                 && matches!(fate.state, FileState::InUse | FileState::TooYoung)
                 && file.fact.file_type == FileType::Regular;
-            check(
-                &file.path,
-                if hashed { mode } else { ChecksumMode::Off },
-                config.now as f64,
-                Some(&lock_dir),
-            )
+            ChecksumJob {
+                path: &file.path,
+                mode: if hashed { mode } else { ChecksumMode::Off },
+                size: file.fact.size,
+            }
         })
         .collect();
+    let progress = hash_progress(config.progress, &jobs);
+    let checksums: Vec<ChecksumOutcome> = check_all(
+        &jobs,
+        config.now as f64,
+        Some(&lock_dir),
+        config.jobs,
+        &progress,
+    );
+    progress.finish();
 
     let report = build_report(
         config,

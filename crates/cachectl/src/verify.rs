@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use cachectl_naming::classify_os;
 use serde::Serialize;
 
-use crate::checksums::{ChecksumMode, ChecksumState, check};
+use crate::checksums::{ChecksumJob, ChecksumMode, ChecksumState, check_all, hash_progress};
 use crate::cli::{CommandError, Format, VerifyArgs};
 use crate::exit;
 use crate::report::{SCHEMA, WarningEntry, human_bytes};
@@ -66,11 +66,13 @@ pub struct VerifyReport {
     pub files: Vec<VerifiedFile>,
 }
 
-/// Runs `verify`; returns the exit code.
+/// Runs `verify`, hashing with `args.jobs` threads and showing progress on stderr if
+/// `show_progress`; returns the exit code.
 pub fn run(
     scan: &ScanConfig,
     args: &VerifyArgs,
     now: i64,
+    show_progress: bool,
     out: &mut dyn Write,
 ) -> Result<u8, CommandError> {
     let base_dir = scan.base_dir();
@@ -102,28 +104,57 @@ pub fn run(
         warnings: Vec::new(),
         files: Vec::new(),
     };
+    // Stat every input first, so the files can be hashed in parallel; the report follows the
+    // order of `paths`, whatever order the hashes finish in.
+    let sizes: Vec<Result<u64, WarningEntry>> = paths
+        .iter()
+        .map(|path| match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => Ok(meta.len()),
+            Ok(_) => Err(WarningEntry {
+                code: "not_a_file",
+                message: format!("{}: not a regular file", path.display()),
+            }),
+            Err(err) => Err(WarningEntry {
+                code: "unreadable_file",
+                message: format!("{}: {err}", path.display()),
+            }),
+        })
+        .collect();
+    let jobs: Vec<ChecksumJob<'_>> = paths
+        .iter()
+        .zip(&sizes)
+        .filter_map(|(path, size)| {
+            Some(ChecksumJob {
+                path,
+                mode: ChecksumMode::Verify,
+                size: *size.as_ref().ok()?,
+            })
+        })
+        .collect();
+    let progress = hash_progress(show_progress, &jobs);
+    let mut outcomes = check_all(
+        &jobs,
+        now as f64,
+        Some(&lock_dir),
+        args.jobs.get(),
+        &progress,
+    )
+    .into_iter();
+    progress.finish();
+
     let mut missing_input = false;
-    for path in paths {
-        let size = match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => meta.len(),
-            Ok(_) => {
+    for (path, size) in paths.iter().zip(sizes) {
+        let size = match size {
+            Ok(size) => size,
+            Err(warning) => {
                 missing_input = true;
-                report.warnings.push(WarningEntry {
-                    code: "not_a_file",
-                    message: format!("{}: not a regular file", path.display()),
-                });
-                continue;
-            }
-            Err(err) => {
-                missing_input = true;
-                report.warnings.push(WarningEntry {
-                    code: "unreadable_file",
-                    message: format!("{}: {err}", path.display()),
-                });
+                report.warnings.push(warning);
                 continue;
             }
         };
-        let outcome = check(&path, ChecksumMode::Verify, now as f64, Some(&lock_dir));
+        let Some(outcome) = outcomes.next() else {
+            break;
+        };
         let reason = match outcome.state {
             ChecksumState::Valid => "matches its sidecar".to_owned(),
             ChecksumState::Written => "had no sidecar: one was written".to_owned(),
