@@ -6,7 +6,7 @@ use cachectl_naming::{
     EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
 };
 
-use crate::facts::{CacheFile, Facts, FileType, Instance, StorageUsers, UseKind};
+use crate::facts::{CacheFile, Disk, Facts, FileType, Instance, StorageUsers, UseKind};
 use crate::plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
 use crate::usage::image_usage;
 
@@ -357,6 +357,13 @@ impl Claims {
         if facts.instances.is_none() {
             return Vec::new();
         }
+        // Disks by directory, once: a host of many orphan directories stays linear.
+        let mut disks_by_dir: HashMap<&str, Vec<&Disk>> = HashMap::new();
+        for disk in &facts.disks {
+            if let Some(dir) = disk.dir.as_deref() {
+                disks_by_dir.entry(dir).or_default().push(disk);
+            }
+        }
         facts
             .instance_dirs
             .iter()
@@ -367,7 +374,10 @@ impl Claims {
                     keeps: BTreeSet::new(),
                     disks: BTreeSet::new(),
                 };
-                for disk in facts.disks.iter().filter(|d| d.dir.as_deref() == Some(dir)) {
+                let disks = disks_by_dir
+                    .get(dir.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                for disk in disks {
                     orphan.disks.insert(disk.path.clone());
                     orphan
                         .keeps
