@@ -9,12 +9,25 @@ use crate::regular::open_regular;
 
 /// Size of the read buffer: one per file being hashed, whatever the file's size.
 ///
-/// Chosen by measurement: one thread hashing a 1 GiB file from a warm page cache with the `sha1`
-/// crate (SHA-NI in use: 1550 MB/s from memory, 553 MB/s with its `force-soft` feature; `openssl
-/// speed -evp sha1` 1595 MB/s) on an AMD EPYC with 512 KiB of L2 per core: 64 KiB reads
-/// 1409-1462 MB/s, 128 KiB 1439, 256 KiB 965, 1 MiB 913-1023, 4 MiB 1019, 8 MiB 1011; a memory
-/// map 758-1447 (page faults, and its pages count in the process's resident memory). A buffer
-/// that stays in L2 while SHA-1 reads back what `read` just copied into it is fastest.
+/// Chosen by measurement, on an idle AMD EPYC with SHA-NI and 512 KiB of L2 per core (the
+/// `cargo xtask bench` machine), four 1 GiB files in a warm page cache, best of three:
+///
+/// | reads of | 1 thread | 2 threads |
+/// | --- | ---: | ---: |
+/// | 64 KiB | 1448 MB/s | 2867 MB/s |
+/// | 128 KiB | 1466 MB/s | 2887 MB/s |
+/// | 256 KiB | 1326 MB/s | 2344 MB/s |
+/// | 1 MiB | 1316 MB/s | 2322 MB/s |
+/// | 4 MiB | 1300 MB/s | 2327 MB/s |
+/// | 8 MiB | 1277 MB/s | 2334 MB/s |
+/// | memory map (memmap2) | 1519 MB/s | 2994 MB/s |
+///
+/// SHA-1 of a buffer already in memory: 1683 MB/s (the `sha1` crate picks SHA-NI at run time;
+/// 553 MB/s with its `force-soft` feature), `openssl speed -evp sha1` 1666 MB/s. A buffer that
+/// stays in L2 while SHA-1 reads back what `read` just copied into it is fastest. A memory map
+/// is 4 % faster still, but not used: mapping takes `unsafe` (the workspace forbids it), a file
+/// truncated while mapped (Nova replacing a download) kills the process with SIGBUS, and every
+/// mapped page counts in the process's resident memory.
 pub const HASH_BUFFER_LEN: usize = 128 << 10;
 
 /// A SHA-1 digest in lowercase hex, as sidecars store it.
