@@ -471,14 +471,7 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
             ("cachectl audit", cost),
             ("cachectl audit --jobs 1", sequential),
         ] {
-            let _ = writeln!(
-                text,
-                "| {n} instances | `{name}` | {} | {} | {} | {} |",
-                seconds(cost.wall),
-                micros(cost.wall, n),
-                seconds(cost.cpu),
-                memory(cost.max_rss_kib)
-            );
+            let _ = writeln!(text, "| {n} instances | `{name}` | {} |", cells(&cost, n));
         }
         growth.push((n, cost));
 
@@ -742,14 +735,7 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     measure_once(cachectl, &args)?;
     let audit = measure(options.runs, cachectl, &args)?;
-    let _ = writeln!(
-        text,
-        "| `cachectl audit` | {} | {} | {} | {} |",
-        seconds(audit.wall),
-        micros(audit.wall, n),
-        seconds(audit.cpu),
-        memory(audit.max_rss_kib)
-    );
+    let _ = writeln!(text, "| `cachectl audit` | {} |", cells(&audit, n));
     // Nova's pass changes the host (it is a clean): it runs last, once.
     let result = dir.join("nova-result.json");
     let log = dir.join("nova.log");
@@ -790,11 +776,8 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
         .and_then(|json| json_number(&json, "seconds_total_pass"));
     let _ = writeln!(
         text,
-        "| Nova's pass, whole process (Python imports included) | {} | {} | {} | {} |",
-        seconds(nova.wall),
-        micros(nova.wall, n),
-        seconds(nova.cpu),
-        memory(nova.max_rss_kib)
+        "| Nova's pass, whole process (Python imports and qemu-img children included) | {} |",
+        cells(&nova, n)
     );
     if let Some(pass) = pass_seconds {
         let pass = Duration::from_secs_f64(pass);
@@ -847,6 +830,17 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 }
 
 // ----- formatting ----------------------------------------------------------------------------
+
+/// Time, time per instance, CPU time and peak memory, as table cells.
+fn cells(cost: &Cost, n: usize) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        seconds(cost.wall),
+        micros(cost.wall, n),
+        seconds(cost.cpu),
+        memory(cost.max_rss_kib)
+    )
+}
 
 fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
