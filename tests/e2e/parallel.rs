@@ -275,3 +275,86 @@ fn progress_on_a_terminal_and_not_with_q() {
     let quiet = run_on_a_terminal(&host, &["-q", "verify", "--jobs", "2"]);
     assert_eq!(quiet, "");
 }
+
+#[test]
+fn a_scan_on_several_threads_finds_what_one_thread_finds() {
+    let host = Host::new();
+    let images: Vec<String> = (0..6).map(|i| fp(&format!("scanned-{i}"))).collect();
+    for (i, image) in images.iter().enumerate() {
+        host.base_file(image, 1 << 30, 3 * DAY + i as i64);
+    }
+    host.base_file("swap_512", 512 << 20, 3 * DAY);
+    let mut records = Vec::new();
+    for i in 0..40 {
+        let uuid = format!("{i:08x}-0000-4000-8000-000000000000");
+        let image = &images[i % 4];
+        host.overlay(&format!("{uuid}/disk"), image);
+        host.file(&format!("{uuid}/console.log"), b"booted\n");
+        if i % 5 == 0 {
+            host.overlay(&format!("{uuid}/disk.swap"), "swap_512");
+        }
+        if i % 7 == 0 {
+            // Deeper directories, walked too.
+            host.overlay(&format!("{uuid}/snap/a/b/disk.snap"), &images[5]);
+        }
+        if i % 10 < 8 {
+            records.push(record(&uuid, &format!("instance-{i:08x}"), HOST, "image"));
+        }
+    }
+    // Two names for one instance directory: it is walked once, under its first name.
+    host.symlink(
+        "instance-alias",
+        &host.instances.join("00000003-0000-4000-8000-000000000000"),
+    );
+    host.symlink(
+        "zz-alias",
+        &host.instances.join("00000004-0000-4000-8000-000000000000"),
+    );
+    // Sorted before its target: the alias is the name it is walked under.
+    host.symlink(
+        "0-alias",
+        &host.instances.join("00000005-0000-4000-8000-000000000000"),
+    );
+    // Doubt, at several depths; a disk.info that says raw; a file at the top.
+    host.file(
+        "00000009-0000-4000-8000-000000000000/disk.eph0",
+        b"QFI\xfb\x00\x00\x00\x09",
+    );
+    host.file(
+        "0000000b-0000-4000-8000-000000000000/a/b/c/d/e/f/g/h/disk",
+        b"deep",
+    );
+    host.file(
+        "0000000c-0000-4000-8000-000000000000/disk.info",
+        br#"{"/elsewhere/0000000c-0000-4000-8000-000000000000/disk": "raw"}"#,
+    );
+    host.overlay("stray-disk", &images[4]);
+    // Enough entries that the scan merges them in several chunks: the aliases at the end reach
+    // directories walked in the first.
+    for i in 0..1_100 {
+        std::fs::create_dir(host.instances.join(format!("empty-{i:04}"))).expect("a directory");
+    }
+    let inventory = host.inventory(&records);
+    let inventory = inventory.display().to_string();
+
+    for command in [&["audit"][..], &["clean", "--dry-run"]] {
+        let args = [command, &["--inventory", &inventory, "--format", "json"]].concat();
+        let one = host.run(&[&args[..], &["--jobs", "1"]].concat());
+        assert_eq!(one.code, 4, "{}", one.stderr);
+        let report = one.json();
+        assert!(
+            report["summary"]["files_probed"].as_u64() > Some(80),
+            "{report}"
+        );
+        let orphans = report["orphan_dirs"].as_array().expect("orphan_dirs");
+        assert_eq!(orphans.len(), 1_111);
+        // The directory both names reach is walked under the first, whichever thread got it.
+        assert_eq!(orphans[0]["name"], "0-alias");
+        assert_eq!(orphans[0]["disks"].as_array().map(Vec::len), Some(2));
+        for jobs in ["2", "3", "16"] {
+            let many = host.run(&[&args[..], &["--jobs", jobs]].concat());
+            assert_eq!(many.code, one.code, "{}", many.stderr);
+            assert_eq!(many.stdout, one.stdout, "{command:?} --jobs {jobs}");
+        }
+    }
+}

@@ -3,8 +3,10 @@
 //! ```text
 //! cargo xtask ci      fmt --check, clippy -D warnings, cargo test --workspace, snapshot check
 //! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
+//! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
 //! ```
 
+mod bench;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -15,9 +17,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        // The wrapper bench runs every measured command under (not for people).
+        Some("bench-measure") => bench::measure_child(&args[1..]),
         Some("-h" | "--help") | None => {
             println!(
-                "usage: cargo xtask <ci|fuzz>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)"
+                "usage: cargo xtask <ci|fuzz|bench>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)"
             );
             Ok(())
         }

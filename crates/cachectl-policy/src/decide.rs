@@ -6,7 +6,7 @@ use cachectl_naming::{
     EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
 };
 
-use crate::facts::{CacheFile, Facts, FileType, Instance, StorageUsers, UseKind};
+use crate::facts::{CacheFile, Disk, Facts, FileType, Instance, StorageUsers, UseKind};
 use crate::plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
 use crate::usage::image_usage;
 
@@ -195,15 +195,12 @@ impl Claims {
                 .instances
                 .iter()
                 .partition::<Vec<_>, _>(|(_, host)| *host == facts.host);
-            let mut local_names = Vec::new();
-            for (name, _) in local {
-                push_unique(&mut local_names, name);
-            }
-            let mut remote_names = Vec::new();
-            for (name, host) in remote {
-                push_unique(&mut remote_names, &format!("{name}@{host}"));
-            }
-            let (local, remote) = (local_names, remote_names);
+            let local = unique(local.into_iter().map(|(name, _)| name.clone()));
+            let remote = unique(
+                remote
+                    .into_iter()
+                    .map(|(name, host)| format!("{name}@{host}")),
+            );
             let fp = fingerprint(&image_id).to_string();
             image_of_fingerprint.insert(fp.clone(), image_id.clone());
             images.insert(fp, (image_id, local, remote));
@@ -226,7 +223,7 @@ impl Claims {
             let local = record.host == facts.host;
             if let Some(mb) = record.swap_mb.filter(|&mb| mb > 0) {
                 let name = swap_name(mb);
-                push_unique(swap.entry(name.clone()).or_default(), &who);
+                swap.entry(name.clone()).or_default().push(who.clone());
                 if local {
                     local_bases.push(vec![name]);
                 }
@@ -234,12 +231,15 @@ impl Claims {
             if let Some(gb) = record.ephemeral_gb.filter(|&gb| gb > 0) {
                 let names = ephemeral_name(gb, record.os_type.as_deref(), &fs);
                 for name in &names {
-                    push_unique(ephemeral.entry(name.clone()).or_default(), &who);
+                    ephemeral.entry(name.clone()).or_default().push(who.clone());
                 }
                 if local {
                     local_bases.push(names);
                 }
             }
+        }
+        for users in swap.values_mut().chain(ephemeral.values_mut()) {
+            *users = unique(std::mem::take(users));
         }
         let mut dirs = HashSet::new();
         for record in facts.instances.iter().flatten() {
@@ -357,6 +357,13 @@ impl Claims {
         if facts.instances.is_none() {
             return Vec::new();
         }
+        // Disks by directory, once: a host of many orphan directories stays linear.
+        let mut disks_by_dir: HashMap<&str, Vec<&Disk>> = HashMap::new();
+        for disk in &facts.disks {
+            if let Some(dir) = disk.dir.as_deref() {
+                disks_by_dir.entry(dir).or_default().push(disk);
+            }
+        }
         facts
             .instance_dirs
             .iter()
@@ -367,7 +374,10 @@ impl Claims {
                     keeps: BTreeSet::new(),
                     disks: BTreeSet::new(),
                 };
-                for disk in facts.disks.iter().filter(|d| d.dir.as_deref() == Some(dir)) {
+                let disks = disks_by_dir
+                    .get(dir.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                for disk in disks {
                     orphan.disks.insert(disk.path.clone());
                     orphan
                         .keeps
@@ -379,11 +389,14 @@ impl Claims {
     }
 }
 
-/// Adds `name` unless it is there already (an instance may name one image twice).
-fn push_unique(names: &mut Vec<String>, name: &str) {
-    if !names.iter().any(|n| n == name) {
-        names.push(name.to_owned());
-    }
+/// `names` without repeats (an instance may name one image twice), in the order they come:
+/// linear, as thousands of instances may share one image or one swap size.
+fn unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    names
+        .into_iter()
+        .filter(|name| seen.insert(name.clone()))
+        .collect()
 }
 
 fn display_instance(record: &Instance, host: &str) -> String {

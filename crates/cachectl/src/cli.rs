@@ -97,7 +97,7 @@ pub struct PassArgs {
 /// `--jobs`, shared by the commands that hash.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct JobsArgs {
-    /// Hash N files at a time (default: one per core).
+    /// Hash N files, and walk N instance directories, at a time (default: one per core).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<NonZeroUsize>,
 }

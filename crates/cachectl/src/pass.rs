@@ -18,7 +18,7 @@ use crate::exit;
 use crate::inventory::{self, InventoryError};
 use crate::locks::{Lock, held_elsewhere, nova_lock_path, try_lock};
 use crate::report::{FileEntry, FileState, OrphanEntry, Report, SCHEMA, UsedBy, WarningEntry};
-use crate::scan::{COMPUTE_NODES, LOCKS_DIR, Scan, ScanConfig, ScanError, scan};
+use crate::scan::{COMPUTE_NODES, LOCKS_DIR, Scan, ScanConfig, ScanError, scan_with_jobs};
 use crate::storage::{self, Registry, StorageError};
 
 /// The lock file that keeps two `cachectl clean` from running on one storage at once.
@@ -160,8 +160,8 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         skip_unreadable: config.skip_unreadable,
         ephemeral: config.ephemeral.clone(),
     };
-    let first_scan = scan(&config.scan)?;
-    set_scan_facts(&mut facts, &first_scan);
+    let mut first_scan = scan_with_jobs(&config.scan, config.jobs)?;
+    set_scan_facts(&mut facts, &mut first_scan);
     let first_plan = plan(&facts);
 
     let mut fates: Vec<Fate> = first_plan
@@ -288,11 +288,13 @@ fn storage_users(
     Ok(users)
 }
 
-fn set_scan_facts(facts: &mut Facts, scan: &Scan) {
+/// Gives the policy what a scan found: the cache entries' facts (copied: the scan keeps its
+/// files for the report), the disks, directories and unreadable files (moved: a host's worth).
+fn set_scan_facts(facts: &mut Facts, scan: &mut Scan) {
     facts.files = scan.files.iter().map(|f| f.fact.clone()).collect();
-    facts.disks = scan.disks.clone();
-    facts.instance_dirs = scan.instance_dirs.clone();
-    facts.unreadable = scan.unreadable.clone();
+    facts.disks = std::mem::take(&mut scan.disks);
+    facts.instance_dirs = std::mem::take(&mut scan.instance_dirs);
+    facts.unreadable = std::mem::take(&mut scan.unreadable);
 }
 
 /// The fate of one cache entry in this pass.
@@ -330,8 +332,8 @@ fn remove_confirmed(
             path: lock_dir.clone(),
             source,
         })?;
-        let rescan = scan(&config.scan)?;
-        set_scan_facts(facts, &rescan);
+        let mut rescan = scan_with_jobs(&config.scan, config.jobs)?;
+        set_scan_facts(facts, &mut rescan);
         let replan = plan(facts);
         let now_by_name: HashMap<&str, usize> = replan
             .files
@@ -403,11 +405,10 @@ fn remove_confirmed(
         // As Nova does after removing a base file (not a swap or ephemeral base), its lock file
         // goes too (still held here).
         for (name, lock) in &locks.held {
-            let removed_image = fates.iter().any(|f| {
-                f.state == FileState::Removed
-                    && f.decision.name == *name
+            let removed_image = index_of.get(name.as_str()).is_some_and(|&i| {
+                fates[i].state == FileState::Removed
                     && matches!(
-                        f.decision.kind,
+                        fates[i].decision.kind,
                         EntryKind::Original | EntryKind::Resized | EntryKind::LegacySmall
                     )
             });

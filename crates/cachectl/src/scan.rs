@@ -4,23 +4,33 @@
 //! only `<instance>/disk`: its header is read (a few hundred bytes, never the data), its backing
 //! chain is followed, and every cache file the chain reaches is in use. A file whose header cannot
 //! be read is recorded as unreadable (doubt keeps); a file that vanishes mid-scan is skipped.
+//!
+//! With several jobs, the entries of the instances path (one per instance directory) are walked
+//! on several threads, and merged in their sorted order: the result is the one a single thread
+//! gets (see [`scan_with_jobs`]).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
+use std::num::NonZeroUsize;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use cachectl_naming::{EntryKind, classify_os};
 use cachectl_policy::{CacheFile, Disk, DiskUse, FileType, UnreadableFile, UseKind};
 use cachectl_qcow2::{BackingTarget, ChainError, ReadError, walk_chain};
 
+use crate::pool;
+
 /// The deepest backing chain followed; deeper chains are reported unreadable.
 pub const MAX_CHAIN_DEPTH: u32 = 64;
 /// How deep directories under the instances path are walked.
 pub const MAX_DIR_DEPTH: usize = 8;
+/// Entries of the instances path walked on several threads before their results are merged.
+const SCAN_CHUNK: usize = 1024;
 /// The directory Nova keeps its lock files in, under the instances path.
 pub const LOCKS_DIR: &str = "locks";
 /// Nova's storage registry file, under the instances path.
@@ -100,27 +110,40 @@ enum Probe {
     Uses(Vec<DiskUse>),
 }
 
-/// Scans the cache directory and everything else under the instances path.
+/// Scans the cache directory and everything else under the instances path, on one thread.
 pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
+    scan_with_jobs(config, NonZeroUsize::MIN)
+}
+
+/// Scans the cache directory and everything else under the instances path, walking up to `jobs`
+/// entries of the instances path at a time.
+///
+/// The result is the one a single thread gets. Each entry is walked by a thread of its own with a
+/// directory set of its own; the results are then merged in sorted order, and an entry that
+/// reached a directory already walked (under another name: a symlinked instance directory, a
+/// bind mount) is walked again there, on the merging thread, against every directory walked
+/// before it, exactly as one thread would have walked it.
+pub fn scan_with_jobs(config: &ScanConfig, jobs: NonZeroUsize) -> Result<Scan, ScanError> {
     let base_dir = config.base_dir();
-    let mut scanner = Scanner::default();
+    let mut index = CacheIndex::default();
     let mut files = list_cache(&base_dir)?;
 
     // Cache files by identity and by name, to match references.
     for file in &files {
-        scanner
+        index
             .cache_ids
             .entry(file.dev_ino)
             .or_default()
             .push(file.fact.name.clone());
-        scanner.cache_names.insert(file.fact.name.clone());
+        index.cache_names.insert(file.fact.name.clone());
     }
-    scanner.base_dir = base_dir.clone();
+    index.base_dir = base_dir.clone();
 
     let mut scan = Scan {
         base_dir,
         ..Scan::default()
     };
+    let mut scanner = Scanner::new(&index);
     // A cache file may itself be an overlay: note which cache files its chain reaches.
     for file in &mut files {
         let name = file
@@ -150,48 +173,127 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
     }
     scan.files = files;
 
-    let entries = read_dir_sorted(&config.instances_path)?;
-    for (name, file_type) in entries {
+    let mut entries = Vec::new();
+    for (name, file_type) in read_dir_sorted(&config.instances_path)? {
         let path = config.instances_path.join(&name);
-        let name_str = name.to_string_lossy().into_owned();
+        let name = name.to_string_lossy().into_owned();
         // The cache itself, Nova's locks, and a mount point's lost+found (fsck's, root's only).
-        if name_str == config.base_dir_name || name_str == LOCKS_DIR || name_str == "lost+found" {
+        if name == config.base_dir_name || name == LOCKS_DIR || name == "lost+found" {
             continue;
         }
-        if is_directory(&path, file_type) {
-            if !name_str.starts_with("_base") && name_str != "snapshots" {
-                scan.instance_dirs.push(name_str.clone());
+        let is_dir = is_directory(&path, file_type);
+        if is_dir {
+            if !name.starts_with("_base") && name != "snapshots" {
+                scan.instance_dirs.push(name.clone());
             }
-            scanner.walk(&config.instances_path, &path, Some(&name_str), 1, &mut scan);
-        } else if name_str != COMPUTE_NODES {
-            scanner.probe(&config.instances_path, &path, None, file_type, &mut scan);
+        } else if name == COMPUTE_NODES {
+            continue;
+        }
+        entries.push(TopEntry {
+            path,
+            name,
+            file_type,
+            is_dir,
+        });
+    }
+    let root = config.instances_path.as_path();
+    if jobs.get() == 1 || entries.len() < 2 {
+        for entry in &entries {
+            scanner.scan_entry(root, entry, &mut scan);
+        }
+        return Ok(scan);
+    }
+    // In chunks, so that what the threads found waits for the merge a chunk at a time, not a
+    // host at a time.
+    for chunk in entries.chunks(SCAN_CHUNK) {
+        let walked = pool::map(
+            chunk,
+            jobs,
+            |_| 0,
+            |entry| {
+                let mut own = Scanner::new(&index);
+                let mut found = Scan::default();
+                own.scan_entry(root, entry, &mut found);
+                (found, own.walked, own.revisited)
+            },
+        );
+        for (entry, (found, dirs, revisited)) in chunk.iter().zip(walked) {
+            if revisited || dirs.iter().any(|dir| scanner.visited_dirs.contains(dir)) {
+                scanner.scan_entry(root, entry, &mut scan);
+            } else {
+                scanner.visited_dirs.extend(dirs);
+                scan.disks.extend(found.disks);
+                scan.unreadable.extend(found.unreadable);
+                scan.probed += found.probed;
+            }
         }
     }
     Ok(scan)
 }
 
+/// An entry of the instances path to scan: an instance directory (or another directory), or a
+/// file.
+struct TopEntry {
+    path: PathBuf,
+    name: String,
+    file_type: fs::FileType,
+    is_dir: bool,
+}
+
+/// What the scan knows of the cache, shared by the threads of a scan.
 #[derive(Default)]
-struct Scanner {
+struct CacheIndex {
     base_dir: PathBuf,
     /// Cache names by device and inode: hard links give one file several names.
     cache_ids: HashMap<(u64, u64), Vec<String>>,
     cache_names: HashSet<String>,
-    /// Directories walked, by device and inode.
-    visited_dirs: HashSet<(u64, u64)>,
     /// `stat` of reference targets, by path.
-    target_ids: HashMap<PathBuf, Option<(u64, u64)>>,
+    target_ids: Mutex<HashMap<PathBuf, Option<(u64, u64)>>>,
 }
 
-impl Scanner {
+/// One thread's walk.
+struct Scanner<'a> {
+    index: &'a CacheIndex,
+    /// Directories walked, by device and inode.
+    visited_dirs: HashSet<(u64, u64)>,
+    /// The same, in the order walked.
+    walked: Vec<(u64, u64)>,
+    /// Whether a directory already walked was met again.
+    revisited: bool,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(index: &'a CacheIndex) -> Self {
+        Self {
+            index,
+            visited_dirs: HashSet::new(),
+            walked: Vec::new(),
+            revisited: false,
+        }
+    }
+
+    /// Scans one entry of the instances path.
+    fn scan_entry(&mut self, root: &Path, entry: &TopEntry, scan: &mut Scan) {
+        if entry.is_dir {
+            self.walk(root, &entry.path, Some(&entry.name), 1, scan);
+        } else {
+            self.probe(root, &entry.path, None, entry.file_type, scan);
+        }
+    }
+
     /// Walks a directory under the instances path: `depth` 1 is an instance directory (which
     /// may be a symlink, as Nova follows it), deeper ones are real directories only, so a walk
     /// never leaves the instances path through a symlink. A directory too deep to walk is in
     /// doubt, not skipped.
     fn walk(&mut self, root: &Path, dir: &Path, top: Option<&str>, depth: usize, scan: &mut Scan) {
         // Each directory once (two names for one instance directory, a bind mount).
-        match fs::metadata(dir) {
-            Ok(meta) if !self.visited_dirs.insert((meta.dev(), meta.ino())) => return,
-            _ => {}
+        if let Ok(meta) = fs::metadata(dir) {
+            let id = (meta.dev(), meta.ino());
+            if !self.visited_dirs.insert(id) {
+                self.revisited = true;
+                return;
+            }
+            self.walked.push(id);
         }
         if depth > MAX_DIR_DEPTH {
             scan.unreadable.push(UnreadableFile {
@@ -290,7 +392,7 @@ impl Scanner {
 
     /// Walks the chain below `path` and says which cache files it uses: the files it references,
     /// down to the first cache file (whose own chain the cache scan covers) or a raw file.
-    fn chain_uses(&mut self, path: &Path, is_cache_file: bool) -> Probe {
+    fn chain_uses(&self, path: &Path, is_cache_file: bool) -> Probe {
         let mut refs = Vec::new();
         for link in walk_chain(path).max_depth(MAX_CHAIN_DEPTH) {
             let link = match link {
@@ -361,7 +463,7 @@ impl Scanner {
     /// A file that is a cache file (a symlink or a hard link to one) uses it directly.
     fn uses_as_link(&self, dev_ino: (u64, u64)) -> Option<Vec<DiskUse>> {
         let kind = UseKind::Backing { depth: 0 };
-        let names = self.cache_ids.get(&dev_ino)?;
+        let names = self.index.cache_ids.get(&dev_ino)?;
         Some(
             names
                 .iter()
@@ -374,21 +476,30 @@ impl Scanner {
         )
     }
 
-    fn is_cache_file(&mut self, target: &Path) -> bool {
+    fn is_cache_file(&self, target: &Path) -> bool {
         self.identity_of(target)
-            .is_some_and(|id| self.cache_ids.contains_key(&id))
+            .is_some_and(|id| self.index.cache_ids.contains_key(&id))
     }
 
-    fn identity_of(&mut self, target: &Path) -> Option<(u64, u64)> {
-        *self
-            .target_ids
-            .entry(target.to_path_buf())
-            .or_insert_with(|| fs::metadata(target).ok().map(|m| (m.dev(), m.ino())))
+    /// Device and inode of a reference target, stat'ed once per scan (the first answer holds).
+    fn identity_of(&self, target: &Path) -> Option<(u64, u64)> {
+        let memo = || {
+            self.index
+                .target_ids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(&id) = memo().get(target) {
+            return id;
+        }
+        // Not under the lock: other threads go on stat'ing meanwhile.
+        let id = fs::metadata(target).ok().map(|m| (m.dev(), m.ino()));
+        *memo().entry(target.to_path_buf()).or_insert(id)
     }
 
     /// The cache files some references reach: the same file (device and inode: every name a
     /// hard-linked file has), and, as Nova matches, a cache file of the same name.
-    fn match_references(&mut self, refs: &[Reference]) -> Vec<DiskUse> {
+    fn match_references(&self, refs: &[Reference]) -> Vec<DiskUse> {
         let mut uses: Vec<DiskUse> = Vec::new();
         for reference in refs {
             let mut push = |file: &str, by_name_only: bool| {
@@ -404,15 +515,15 @@ impl Scanner {
                 }
             };
             let identity = self.identity_of(&reference.target);
-            let same_file = identity.and_then(|id| self.cache_ids.get(&id));
+            let same_file = identity.and_then(|id| self.index.cache_ids.get(&id));
             for name in same_file.into_iter().flatten() {
                 push(name, false);
             }
             let Some(name) = reference.target.file_name().and_then(OsStr::to_str) else {
                 continue;
             };
-            if self.cache_names.contains(name) {
-                let in_base_dir = reference.target.parent() == Some(self.base_dir.as_path());
+            if self.index.cache_names.contains(name) {
+                let in_base_dir = reference.target.parent() == Some(self.index.base_dir.as_path());
                 push(name, !in_base_dir);
             }
         }

@@ -1,5 +1,6 @@
 //! `cachectl verify`: hash base files against their sidecars, and write the missing sidecars.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
@@ -239,10 +240,11 @@ fn render_text(report: &VerifyReport) -> String {
         );
     }
     // Problems already shown in a file's row are not repeated.
+    let shown: HashSet<&str> = report.files.iter().map(|f| f.reason.as_str()).collect();
     let warnings: Vec<&WarningEntry> = report
         .warnings
         .iter()
-        .filter(|w| !report.files.iter().any(|f| f.reason == w.message))
+        .filter(|w| !shown.contains(w.message.as_str()))
         .collect();
     if !warnings.is_empty() {
         text.push_str("\nwarnings:\n");
