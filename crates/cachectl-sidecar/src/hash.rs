@@ -1,5 +1,6 @@
 //! Streaming SHA-1 of whole files, in bounded memory.
 
+use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -78,7 +79,17 @@ pub fn hash_reader_with(
             Err(err) => return Err(err),
         }
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(lower_hex(&hasher.finalize()))
+}
+
+/// Bytes in lowercase hex, as sidecars store digests.
+fn lower_hex(bytes: &[u8]) -> Sha1Hex {
+    bytes
+        .iter()
+        .fold(String::with_capacity(40), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 #[cfg(test)]
@@ -97,10 +108,7 @@ mod tests {
         );
         // Longer than one buffer, so the digest spans several reads.
         let long = vec![7u8; HASH_BUFFER_LEN * 2 + 3];
-        assert_eq!(
-            hash_reader(&long[..])?,
-            format!("{:x}", Sha1::digest(&long))
-        );
+        assert_eq!(hash_reader(&long[..])?, lower_hex(&Sha1::digest(&long)));
         Ok(())
     }
 }
