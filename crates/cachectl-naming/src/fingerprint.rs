@@ -18,7 +18,13 @@ pub struct FingerprintError(pub String);
 
 /// The fingerprint of an image id: `sha1(image_id as UTF-8)` in lowercase hex.
 pub fn fingerprint(image_id: &str) -> Fingerprint {
-    Fingerprint(format!("{:x}", Sha1::digest(image_id.as_bytes())))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha1::digest(image_id.as_bytes());
+    let mut hex = String::with_capacity(FINGERPRINT_LEN);
+    for byte in digest.iter() {
+        hex.extend([HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]].map(char::from));
+    }
+    Fingerprint(hex)
 }
 
 impl Fingerprint {
