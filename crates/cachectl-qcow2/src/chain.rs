@@ -167,8 +167,7 @@ impl ChainWalk {
             )
         } else {
             let read = read_header(&path).map_err(read_error)?;
-            let allocated = std::fs::metadata(&path).map_or(0, |m| m.blocks().saturating_mul(512));
-            (read.header, (read.dev, read.ino), allocated, read.len)
+            (read.header, (read.dev, read.ino), read.allocated, read.len)
         };
         if !self.seen.insert(dev_ino) {
             let first = self

@@ -24,6 +24,8 @@ pub struct ReadHeader {
     pub ino: u64,
     /// Size of the file in bytes.
     pub len: u64,
+    /// Bytes allocated on disk (`st_blocks * 512`).
+    pub allocated: u64,
     /// Modification time, seconds since the Unix epoch.
     pub mtime: i64,
 }
@@ -141,6 +143,7 @@ pub fn read_header(path: &Path) -> Result<ReadHeader, ReadError> {
         dev: meta.dev(),
         ino: meta.ino(),
         len,
+        allocated: meta.blocks().saturating_mul(512),
         mtime: meta.mtime(),
     })
 }
