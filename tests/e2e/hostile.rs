@@ -518,9 +518,7 @@ impl Corpus {
             Expect::Refused("truncated"),
         );
     }
-}
 
-impl Corpus {
     /// VHDX: cut short, broken checksums, a parent, a metadata region cut short; from a VHDX
     /// `qemu-img` makes (its headers carry CRC-32C checksums).
     fn vhdx_cases(&mut self) {

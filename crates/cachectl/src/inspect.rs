@@ -240,24 +240,31 @@ fn encrypted(header: &DiskHeader) -> bool {
 
 /// `format-specific`, for the formats and fields cachectl reads.
 fn format_specific(header: &DiskHeader) -> Option<Node> {
-    let data = match header.format {
-        Format::Qcow2 => qcow2_specific(header),
-        Format::Vmdk => ObjectBuilder::default()
-            .entry("cid", header.cid.map(|cid| Node::Int(cid.into())))
-            .entry(
-                "parent-cid",
-                header.parent_cid.map(|cid| Node::Int(cid.into())),
-            )
-            .entry("create-type", header.create_type.as_deref().map(text))
-            .build(),
-        _ => return None,
-    };
+    let data = specific_data(header)?;
     Some(
         ObjectBuilder::default()
             .entry("type", Node::Str(header.format.as_str().to_owned()))
             .entry("data", data)
             .build(),
     )
+}
+
+/// The `data` of `format-specific`.
+fn specific_data(header: &DiskHeader) -> Option<Node> {
+    match header.format {
+        Format::Qcow2 => Some(qcow2_specific(header)),
+        Format::Vmdk => Some(
+            ObjectBuilder::default()
+                .entry("cid", header.cid.map(|cid| Node::Int(cid.into())))
+                .entry(
+                    "parent-cid",
+                    header.parent_cid.map(|cid| Node::Int(cid.into())),
+                )
+                .entry("create-type", header.create_type.as_deref().map(text))
+                .build(),
+        ),
+        _ => None,
+    }
 }
 
 /// qemu-img's `ImageInfoSpecificQCow2`.
@@ -334,11 +341,9 @@ fn human(link: &Link) -> String {
     if let Some(format) = &header.backing_format {
         text.push_str(&format!("backing file format: {}\n", lossy(format)));
     }
-    if let Some(Node::Object(specific)) = format_specific(header)
-        && let Some((_, data)) = specific.iter().find(|(key, _)| *key == "data")
-    {
+    if let Some(data) = specific_data(header) {
         text.push_str("Format specific information:\n");
-        dump(&mut text, 1, data);
+        dump(&mut text, 1, &data);
     }
     text.push_str(&format!(
         "Child node '/file':\n    filename: {}\n    protocol type: file\n    \
@@ -404,15 +409,11 @@ fn format_g3(value: f64) -> String {
         return "0".to_owned();
     }
     // Round to three significant digits first: that decides the notation, as in C.
-    let exponent = value.abs().log10().floor() as i32;
-    let rounded = format!("{:.2e}", value);
-    let exponent = rounded
-        .split_once('e')
-        .and_then(|(_, e)| e.parse::<i32>().ok())
-        .unwrap_or(exponent);
+    let rounded = format!("{value:.2e}");
+    let (mantissa, exponent) = rounded.split_once('e').unwrap_or((&rounded, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
     if !(-4..3).contains(&exponent) {
         // As C: mantissa without trailing zeros, a signed two-digit exponent.
-        let (mantissa, _) = rounded.split_once('e').unwrap_or((&rounded, ""));
         let mantissa = trim_fraction(mantissa);
         let sign = if exponent < 0 { '-' } else { '+' };
         return format!("{mantissa}e{sign}{:02}", exponent.abs());
