@@ -819,14 +819,12 @@ fn interpreter(script: &Path) -> PathBuf {
     }
 }
 
-/// The number after `"key":` in a small JSON text (no JSON library for one number).
+/// The number at `key` of a JSON object.
 fn json_number(json: &str, key: &str) -> Option<f64> {
-    let rest = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()?
+        .get(key)?
+        .as_f64()
 }
 
 // ----- formatting ----------------------------------------------------------------------------
