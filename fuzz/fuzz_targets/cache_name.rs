@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         EntryName::Ephemeral { size_gb, fs_suffix } => format!("ephemeral_{size_gb}_{fs_suffix}"),
         EntryName::Sidecar { of, kind } => format!("{of}{}", kind.suffix()),
         EntryName::DownloadLeftover { of, kind } => format!("{of}{}", kind.suffix()),
+        EntryName::InterruptedWrite { file, tag, .. } => format!(".{file}.tmp-{tag}"),
         EntryName::Foreign => name.to_owned(),
     };
     assert_eq!(rebuilt, name, "the parts of a {kind} put back together");

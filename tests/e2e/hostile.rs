@@ -634,16 +634,59 @@ fn a_host_whose_disks_are_the_hostile_corpus_is_audited_and_keeps_everything() {
     // Every corpus file is a file under the instances path, so every one is read as a disk.
     let corpus = Corpus::build(&host.instances.join("hostile"));
 
+    // As files no one declares a disk (what a tenant or a stray tool may leave), each that
+    // cannot be read is named, and cleaning goes on.
+    let run = host.run_with_timeout(120, &["audit", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(state_of(&report, &unused), "removable");
+    assert_eq!(state_of(&report, &used), "in_use");
+    check_each_doubt_is_reported(&host, &corpus, &report, |_| ("other_file", "warns"));
+
+    // As disks that the directory's disk.info declares (in a format cachectl does not check),
+    // the audit names each unreadable one and removes nothing.
+    let hostile = host.instances.join("hostile");
+    let declared: serde_json::Map<String, Value> = corpus
+        .cases
+        .iter()
+        .filter(|case| case.path.parent() == Some(hostile.as_path()))
+        .filter_map(|case| {
+            let on_another_host = Path::new("/elsewhere/hostile").join(case.path.file_name()?);
+            Some((on_another_host.display().to_string(), Value::from("ploop")))
+        })
+        .collect();
+    host.file(
+        "hostile/disk.info",
+        Value::Object(declared).to_string().as_bytes(),
+    );
     let run = host.run_with_timeout(120, &["audit", "--format", "json"]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     let report = run.json();
     assert_eq!(state_of(&report, &unused), "in_use");
     assert!(host.has(&used) && host.has(&unused));
+    // A disk.info speaks for its own directory: the corpus's deeper files stay undeclared.
+    check_each_doubt_is_reported(&host, &corpus, &report, |case| {
+        if case.path.parent() == Some(hostile.as_path()) {
+            ("disk_info", "blocks")
+        } else {
+            ("other_file", "warns")
+        }
+    });
+}
 
-    // Each refused file is reported, except what is no disk at all (a FIFO or a directory
-    // named like one is never opened) and a disk whose backing file is missing (it uses no
-    // file that exists). A dangling symlink is a disk that vanished.
-    let warnings = report["warnings"].to_string();
+/// Each refused file is reported with the rule and outcome `expected` gives for it, except what
+/// is no disk at all (a FIFO or a directory named like one is never opened) and a disk whose
+/// backing file is missing (it uses no file that exists). A dangling symlink is a disk that
+/// vanished.
+fn check_each_doubt_is_reported(
+    host: &Host,
+    corpus: &Corpus,
+    report: &Value,
+    expected: impl Fn(&Case) -> (&'static str, &'static str),
+) {
+    let unreadable = report["unreadable_files"]
+        .as_array()
+        .expect("unreadable_files");
     let mut wrong = Vec::new();
     for case in &corpus.cases {
         let Ok(shown) = case.path.strip_prefix(&host.instances) else {
@@ -654,10 +697,19 @@ fn a_host_whose_disks_are_the_hostile_corpus_is_audited_and_keeps_everything() {
             Expect::Refused(reason) => !no_disk && reason != "does not exist",
             Expect::Reads(_) => false,
         };
-        let reported = warnings.contains(&format!("cannot read {}:", shown.display()));
+        let entry = unreadable
+            .iter()
+            .find(|file| file["path"] == shown.display().to_string());
+        let reported = entry.is_some();
         if doubt != reported {
             wrong.push(format!("{} (reported: {reported})", case.name));
         }
+        let (rule, outcome) = expected(case);
+        if let Some(entry) = entry
+            && (entry["rule"] != rule || entry["outcome"] != outcome)
+        {
+            wrong.push(format!("{}: {entry}", case.name));
+        }
     }
-    assert!(wrong.is_empty(), "{wrong:?}\n{warnings}");
+    assert!(wrong.is_empty(), "{wrong:?}\n{unreadable:?}");
 }

@@ -22,6 +22,7 @@ fn contents(seed: u64, len: usize) -> Vec<u8> {
 /// with no sidecar, two corrupt. Returns the corrupt ones' names.
 fn cache_of_many_images(host: &Host) -> Vec<String> {
     let mut corrupt = Vec::new();
+    let base = open_dir(&host.base);
     for i in 0..12u64 {
         let name = fp(&format!("image-{i}"));
         let len = [3 << 20, 1 << 10, 700 << 10, 5, 2 << 20, 0][(i % 6) as usize] + i as usize;
@@ -30,14 +31,14 @@ fn cache_of_many_images(host: &Host) -> Vec<String> {
         let digest = cachectl_sidecar::hash_file(&path).expect("hashable");
         match i % 4 {
             0 => {}
-            1 => {
-                cachectl_sidecar::write_info(&path, &digest, (NOW - DAY) as f64).expect("an .info")
-            }
+            1 => cachectl_sidecar::write_info(&base, name_of(&path), &digest, (NOW - DAY) as f64)
+                .expect("an .info"),
             2 => std::fs::write(cachectl_sidecar::sha1_path(&path), format!("{digest}\n"))
                 .expect("a .sha1"),
             _ => {
                 let wrong = cachectl_sidecar::hash_reader(&b"other bytes"[..]).expect("a digest");
-                cachectl_sidecar::write_info(&path, &wrong, (NOW - DAY) as f64).expect("an .info");
+                cachectl_sidecar::write_info(&base, name_of(&path), &wrong, (NOW - DAY) as f64)
+                    .expect("an .info");
                 corrupt.push(name);
             }
         }
@@ -338,8 +339,9 @@ fn a_scan_on_several_threads_finds_what_one_thread_finds() {
         let one = host.run(&[&args[..], &["--jobs", "1"]].concat());
         assert_eq!(one.code, 4, "{}", one.stderr);
         let report = one.json();
+        // The disks; never the guests' console logs.
         assert!(
-            report["summary"]["files_probed"].as_u64() > Some(80),
+            report["summary"]["files_probed"].as_u64() > Some(50),
             "{report}"
         );
         let orphans = report["orphan_dirs"].as_array().expect("orphan_dirs");

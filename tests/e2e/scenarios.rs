@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use cachectl_qcow2::{Qcow2Spec, create_image};
@@ -277,10 +278,12 @@ fn an_unreadable_disk_stops_every_removal_until_the_operator_says_so() {
         let report = run.json();
         let unreadable = warning(&report, "unreadable_file");
         assert!(
-            unreadable.starts_with(&format!("cannot read {bad}: ")),
+            unreadable.starts_with(&format!(
+                "cannot read {bad} (a disk by Nova's name for one; nothing is removed while it cannot be read): "
+            )),
             "{what}: {unreadable}"
         );
-        assert!(warning(&report, "removal_blocked").contains("--skip-unreadable"));
+        assert!(warning(&report, "removal_blocked").contains("--ack-unreadable FILE"));
         for name in [&unused_original, &unused_copy] {
             assert_eq!(state_of(&report, name), "in_use", "{what}: {name}");
             assert!(
@@ -300,8 +303,41 @@ fn an_unreadable_disk_stops_every_removal_until_the_operator_says_so() {
             text.stdout
         );
 
+        // The report gives the line that acknowledges the file as it is now.
+        let meta = fs::metadata(host.instances.join(&bad)).expect("the bad disk");
+        let ack = format!("{} {} {} {bad}", meta.ino(), meta.len(), meta.mtime());
+        assert_eq!(report["unreadable_files"][0]["ack"], ack.as_str(), "{what}");
+        assert!(
+            text.stdout.contains(&format!("\n  {ack}\n")),
+            "{}",
+            text.stdout
+        );
+
+        // The all-or-nothing switch is gone, and says what replaced it.
+        let run = host.run(&["clean", "--skip-unreadable"]);
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--ack-unreadable FILE"),
+            "{}",
+            run.stderr
+        );
+
+        // An acknowledgement of the file as it was before a change does not count.
+        let acks = host.root().join("acks");
+        let stale = format!("{} {} {} {bad}", meta.ino(), meta.len(), meta.mtime() - 60);
+        fs::write(&acks, format!("# looked at it\n{stale}\n")).expect("acks");
+        let acks = acks.display().to_string();
+        let run = host.run(&["clean", "--ack-unreadable", &acks, "--format", "json"]);
+        assert_eq!(run.code, 4, "{what}: {}{}", run.stdout, run.stderr);
+        assert_eq!(host.cache_names(), before, "{what}: something was removed");
+        assert_eq!(
+            run.json()["unreadable_files"][0]["outcome"],
+            "blocks_changed_since_acknowledged"
+        );
+
         // The operator has looked: the unused files go, the used one stays.
-        let run = host.run(&["clean", "--skip-unreadable", "--format", "json"]);
+        fs::write(&acks, format!("# looked at it\n{ack}\n")).expect("acks");
+        let run = host.run(&["clean", "--ack-unreadable", &acks, "--format", "json"]);
         assert_eq!(run.code, 0, "{what}: {}{}", run.stdout, run.stderr);
         let report = run.json();
         assert_eq!(
@@ -309,7 +345,7 @@ fn an_unreadable_disk_stops_every_removal_until_the_operator_says_so() {
             vec![unused_original.clone(), unused_copy.clone()],
             "{what}"
         );
-        assert!(warning_codes(&report).contains(&"unreadable_skipped".to_owned()));
+        assert!(warning_codes(&report).contains(&"unreadable_acknowledged".to_owned()));
         assert!(host.has(&used) && !host.has(&unused_original) && !host.has(&unused_copy));
     }
 }
@@ -489,10 +525,9 @@ fn a_file_whose_nova_lock_another_process_holds_is_kept() {
         sorted(vec![free.clone(), free_original.clone()])
     );
     assert!(!host.has(&free) && !host.has(&free_original));
-    // As Nova does, the lock files of removed base files go with them; the held one stays.
+    // Unlike Nova, cachectl leaves every lock file: a process may be waiting on one.
     assert!(
-        !host
-            .instances
+        host.instances
             .join("locks")
             .join(format!("nova-{free}"))
             .exists()

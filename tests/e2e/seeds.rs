@@ -3,6 +3,7 @@
 //! the two versions differ, one test runs both. The mocks of the originals become real files,
 //! real qcow2 overlays and the real command.
 
+use std::ffi::OsStr;
 use std::fs;
 
 use cachectl::apply::{RemoveOutcome, remove_base_file};
@@ -40,7 +41,8 @@ fn stock_inventory(host: &Host) -> String {
 #[test]
 fn test_read_stored_checksum_missing() {
     let host = Host::new();
-    let stored = read_stored_checksum(&host.root().join("foo")).expect("no sidecar is no error");
+    let stored = read_stored_checksum(&open_dir(host.root()), OsStr::new("foo"))
+        .expect("no sidecar is no error");
     assert_eq!(stored, None);
 }
 
@@ -50,7 +52,7 @@ fn test_read_stored_checksum() {
     let fname = host.root().join("aaa");
     let csum_input = "fdghkfhkgjjksfdgjksjkghsdf";
     fs::write(sha1_path(&fname), format!("{csum_input}\n")).expect("a sidecar");
-    let stored = read_stored_checksum(&fname)
+    let stored = read_stored_checksum(&open_dir(host.root()), OsStr::new("aaa"))
         .expect("readable")
         .expect("a checksum");
     assert_eq!(stored.sha1, csum_input);
@@ -330,7 +332,7 @@ fn test_verify_checksum() {
         (run.code, run.json()["files"][0]["checksum"].clone()),
         (0, json!("written"))
     );
-    let stored = read_stored_checksum(&fname)
+    let stored = read_stored_checksum(&open_dir(&host.base), name_of(&fname))
         .expect("readable")
         .expect("a checksum was written");
     assert_eq!(stored.sha1, digest);
@@ -398,7 +400,7 @@ fn test_remove_base_file_original() {
 fn test_remove_base_file_dne() {
     let host = Host::new();
     assert_eq!(
-        remove_base_file(&host.base.join("aaa")),
+        remove_base_file(&open_dir(&host.base), OsStr::new("aaa")),
         RemoveOutcome::AlreadyGone
     );
 }
@@ -411,7 +413,7 @@ fn test_remove_base_file_oserror() {
     set_age(&fname, 3601);
 
     // Removing a directory as a file fails: the failure is reported, the pass goes on.
-    match remove_base_file(&fname) {
+    match remove_base_file(&open_dir(&host.base), name_of(&fname)) {
         RemoveOutcome::Failed(message) => {
             assert!(message.starts_with("failed to remove"), "{message}")
         }
@@ -515,7 +517,8 @@ fn test_handle_base_image_used_missing() {
         instances_path: host.instances.clone(),
         base_dir_name: "_base".into(),
     };
-    let scan = cachectl::scan::scan(&config).expect("a scan");
+    let base = open_dir(&host.base);
+    let scan = cachectl::scan::scan(&config, &base).expect("a scan");
     fs::remove_file(&fname).expect("removed");
 
     let facts = Facts {
@@ -534,13 +537,17 @@ fn test_handle_base_image_used_missing() {
     assert_eq!(decided.file(&name).map(|f| f.state), Some(State::InUse));
     assert!(decided.names_in(State::Remove).is_empty());
     let outcome = check(
-        &fname,
+        &base,
+        name_of(&fname),
         ChecksumMode::Clean { interval: 3600 },
         NOW as f64,
         None,
     );
     assert_ne!(outcome.state, ChecksumState::Corrupt);
-    assert_eq!(remove_base_file(&fname), RemoveOutcome::AlreadyGone);
+    assert_eq!(
+        remove_base_file(&base, name_of(&fname)),
+        RemoveOutcome::AlreadyGone
+    );
 }
 
 #[test]
@@ -665,17 +672,34 @@ fn test_verify_base_images() {
 
 #[test]
 fn test_verify_base_images_no_base() {
+    // Nova's pass shrugged at an instances path that does not exist. cachectl calls it what it
+    // usually is, a typo in the configuration: one line naming it, exit 1, nothing created. A
+    // cache directory missing under an instances path that exists is nothing to do, as in Nova.
     let host = Host::new();
     let missing = host.root().join("no/such/dir/name/please");
     let run = host.run_in(&missing, &["clean"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("no base directory at"),
-        "{}",
-        run.stdout
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "cachectl: error: cannot open {}: No such file or directory (os error 2)",
+            missing.display()
+        )
     );
     assert!(
         !missing.exists(),
         "a pass with nothing to do creates nothing"
     );
+
+    fs::remove_dir(&host.base).expect("no cache directory");
+    for command in [&["clean"][..], &["audit"], &["verify"]] {
+        let run = host.run(command);
+        assert_eq!(run.code, 0, "{command:?}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("no base directory at"),
+            "{command:?}: {}",
+            run.stdout
+        );
+    }
+    assert!(!host.base.exists());
 }

@@ -14,6 +14,16 @@ pub const HOST: &str = "compute-1";
 pub const HOUR: i64 = 3_600;
 pub const DAY: i64 = 86_400;
 
+/// The directory at `path`, open.
+pub fn open_dir(path: &Path) -> cachectl_fs::Dir {
+    cachectl_fs::Dir::open(path).expect("an open directory")
+}
+
+/// The file name of `path`.
+pub fn name_of(path: &Path) -> &std::ffi::OsStr {
+    path.file_name().expect("a file name")
+}
+
 /// The `cachectl` binary built from the command's own main.rs.
 pub fn cachectl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_cachectl-under-test")

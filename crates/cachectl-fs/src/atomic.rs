@@ -176,7 +176,10 @@ mod tests {
         let temp = tempfile::tempdir()?;
         let dir = Dir::open(temp.path())?;
         let name = dir.write_named(OsStr::new("x.info"), b"{}", 0o640)?;
-        assert!(name.to_string_lossy().starts_with(".x.info.tmp-"), "{name:?}");
+        assert!(
+            name.to_string_lossy().starts_with(".x.info.tmp-"),
+            "{name:?}"
+        );
         let meta = std::fs::symlink_metadata(temp.path().join(&name))?;
         assert_eq!(meta.mode() & 0o777, 0o640);
         Ok(())

@@ -344,7 +344,9 @@ mod tests {
             0,
         )?;
         let dir = Dir::open(temp.path())?;
-        let err = dir.read_small(name("link.info"), 1024).expect_err("a symlink");
+        let err = dir
+            .read_small(name("link.info"), 1024)
+            .expect_err("a symlink");
         assert_eq!(err.to_string(), "is a symlink: not followed");
         let err = dir.read_small(name("hard.info"), 1024).expect_err("a link");
         assert!(err.to_string().starts_with("has 2 hard links"), "{err}");
@@ -361,7 +363,10 @@ mod tests {
         let temp = tempfile::tempdir()?;
         std::fs::write(temp.path().join("big"), vec![b'x'; 100])?;
         let dir = Dir::open(temp.path())?;
-        assert_eq!(dir.read_small(name("big"), 100)?.map(|b| b.len()), Some(100));
+        assert_eq!(
+            dir.read_small(name("big"), 100)?.map(|b| b.len()),
+            Some(100)
+        );
         let err = dir.read_small(name("big"), 99).expect_err("too big");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         Ok(())

@@ -213,7 +213,10 @@ mod tests {
             .expect_err("a symlink");
         assert_eq!(err.to_string(), "is a symlink: not followed");
         assert!(!created.exists());
-        assert!(dir.lock_held_elsewhere(OsStr::new("cachectl-clean")).is_err());
+        assert!(
+            dir.lock_held_elsewhere(OsStr::new("cachectl-clean"))
+                .is_err()
+        );
         // A hard link to a file outside.
         let victim = outside.path().join("victim");
         std::fs::write(&victim, b"keep")?;
@@ -247,7 +250,10 @@ mod tests {
         let dir = Dir::open(temp.path())?;
         drop(dir.try_lock(OsStr::new("nova-new"))?.expect("free"));
         drop(dir.try_lock(OsStr::new("nova-old"))?.expect("free"));
-        assert_eq!(std::fs::metadata(temp.path().join("nova-new"))?.uid(), 65534);
+        assert_eq!(
+            std::fs::metadata(temp.path().join("nova-new"))?.uid(),
+            65534
+        );
         assert_eq!(std::fs::metadata(&existing)?.uid(), 123);
         Ok(())
     }

@@ -18,10 +18,14 @@
 
 #![forbid(unsafe_code)]
 
+mod disk;
 mod ephemeral;
 mod fingerprint;
 mod name;
+mod quote;
 
+pub use disk::{is_console_log, is_nova_disk_name};
 pub use ephemeral::{EphemeralFs, ephemeral_name, ephemeral_suffix, swap_name};
 pub use fingerprint::{FINGERPRINT_LEN, Fingerprint, FingerprintError, fingerprint};
 pub use name::{EntryKind, EntryName, LeftoverKind, SidecarKind, classify, classify_os};
+pub use quote::{Quoted, escape_controls, quote};

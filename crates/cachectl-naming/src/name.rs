@@ -52,6 +52,17 @@ pub enum EntryName<'a> {
         /// Which stage of the download left it.
         kind: LeftoverKind,
     },
+    /// `.<sidecar>.tmp-<tag>`: the temporary file of a sidecar write that was cut off (cachectl
+    /// writes a sidecar under a temporary name, then renames it). Its kind is
+    /// [`EntryKind::DownloadLeftover`].
+    InterruptedWrite {
+        /// The name of the image file whose sidecar was being written.
+        of: &'a str,
+        /// The sidecar being written.
+        file: &'a str,
+        /// What follows `.tmp-`: the writer's process id and a random part.
+        tag: &'a str,
+    },
     /// Anything else: not the cache's, left alone.
     Foreign,
 }
@@ -71,7 +82,7 @@ pub enum EntryKind {
     Ephemeral,
     /// See [`EntryName::Sidecar`].
     Sidecar,
-    /// See [`EntryName::DownloadLeftover`].
+    /// See [`EntryName::DownloadLeftover`] and [`EntryName::InterruptedWrite`].
     DownloadLeftover,
     /// See [`EntryName::Foreign`].
     Foreign,
@@ -155,7 +166,9 @@ impl<'a> EntryName<'a> {
             Self::Swap { .. } => EntryKind::Swap,
             Self::Ephemeral { .. } => EntryKind::Ephemeral,
             Self::Sidecar { .. } => EntryKind::Sidecar,
-            Self::DownloadLeftover { .. } => EntryKind::DownloadLeftover,
+            Self::DownloadLeftover { .. } | Self::InterruptedWrite { .. } => {
+                EntryKind::DownloadLeftover
+            }
             Self::Foreign => EntryKind::Foreign,
         }
     }
@@ -173,7 +186,9 @@ impl<'a> EntryName<'a> {
     /// The image file a sidecar or a download leftover belongs to.
     pub fn belongs_to(&self) -> Option<&'a str> {
         match *self {
-            Self::Sidecar { of, .. } | Self::DownloadLeftover { of, .. } => Some(of),
+            Self::Sidecar { of, .. }
+            | Self::DownloadLeftover { of, .. }
+            | Self::InterruptedWrite { of, .. } => Some(of),
             _ => None,
         }
     }
@@ -187,7 +202,10 @@ impl<'a> EntryName<'a> {
             | Self::LegacySmall { .. }
             | Self::Swap { .. }
             | Self::Ephemeral { .. } => true,
-            Self::Sidecar { .. } | Self::DownloadLeftover { .. } | Self::Foreign => false,
+            Self::Sidecar { .. }
+            | Self::DownloadLeftover { .. }
+            | Self::InterruptedWrite { .. }
+            | Self::Foreign => false,
         }
     }
 }
@@ -215,6 +233,15 @@ pub fn classify(name: &str) -> EntryName<'_> {
         {
             return EntryName::DownloadLeftover { of, kind };
         }
+    }
+    if let Some((file, tag)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-"))
+        && !tag.is_empty()
+        && tag
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'))
+        && let EntryName::Sidecar { of, .. } = classify(file)
+    {
+        return EntryName::InterruptedWrite { of, file, tag };
     }
     EntryName::Foreign
 }
@@ -330,6 +357,36 @@ mod tests {
                 kind: LeftoverKind::Converted,
             },
         );
+    }
+
+    #[test]
+    fn temporary_files_of_sidecar_writes_are_leftovers_of_their_image() {
+        let name = format!(".{FP}_5.info.tmp-4242-00ff00ff00ff00ff");
+        let file = format!("{FP}_5.info");
+        let entry = classify(&name);
+        assert_eq!(
+            entry,
+            EntryName::InterruptedWrite {
+                of: &file[..file.len() - 5],
+                file: &file,
+                tag: "4242-00ff00ff00ff00ff",
+            }
+        );
+        assert_eq!(entry.kind(), EntryKind::DownloadLeftover);
+        // The names of earlier versions: `.<sidecar>.tmp-<pid>`.
+        assert_eq!(
+            classify(&format!(".{FP}.info.tmp-77")).belongs_to(),
+            Some(FP)
+        );
+        for foreign in [
+            format!(".{FP}.tmp-77"),
+            format!(".{FP}.info.tmp-"),
+            format!(".{FP}.info.tmp-x"),
+            format!("{FP}.info.tmp-77"),
+            ".compute_nodes.tmp-77".to_owned(),
+        ] {
+            check(&foreign, EntryName::Foreign);
+        }
     }
 
     #[test]

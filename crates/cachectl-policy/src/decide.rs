@@ -6,8 +6,11 @@ use cachectl_naming::{
     EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
 };
 
-use crate::facts::{CacheFile, Disk, Facts, FileType, Instance, StorageUsers, UseKind};
-use crate::plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+use crate::facts::{
+    CacheFile, Disk, Facts, FileIdentity, FileType, Instance, ReadAs, StorageUsers, UnreadableFile,
+    UseKind,
+};
+use crate::plan::{DoubtOutcome, FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
@@ -94,13 +97,20 @@ fn first_decision(
     if decision.state == State::Ignore {
         return decision;
     }
-    if let EntryName::DownloadLeftover { of, .. } = entry {
-        decision.reasons.insert(
+    match entry {
+        EntryName::DownloadLeftover { of, .. } => decision.reasons.insert(
             0,
             Reason::DownloadLeftover {
                 image: of.to_owned(),
             },
-        );
+        ),
+        EntryName::InterruptedWrite { file, .. } => decision.reasons.insert(
+            0,
+            Reason::InterruptedWrite {
+                file: file.to_owned(),
+            },
+        ),
+        _ => {}
     }
     if decision.reasons.iter().any(is_use) {
         decision.touch = true;
@@ -494,7 +504,8 @@ fn keep_what_kept_files_are_backed_by(facts: &Facts, files: &mut [FileDecision])
     }
 }
 
-/// Unreadable files may be disks using anything: nothing is removed (unless the operator said so).
+/// Unreadable files that may be disks QEMU opens may use anything: nothing is removed, unless
+/// an operator acknowledged each of them, unchanged since. Other unreadable files are warnings.
 fn keep_everything_in_doubt(
     facts: &Facts,
     files: &mut [FileDecision],
@@ -508,30 +519,24 @@ fn keep_everything_in_doubt(
         .zip(files.iter())
         .filter(|(_, decision)| decision.state != State::Remove)
         .filter_map(|(file, _)| {
-            let problem = file.chain_problem.as_ref()?;
-            Some(Warning::UnreadableFile {
+            Some(UnreadableFile {
                 path: file.name.clone(),
-                problem: format!(
-                    "a cache file that stays, backed by what cannot be told: {problem}"
-                ),
+                problem: file.chain_problem.clone()?,
+                read_as: ReadAs::CacheFile,
+                identity: Some(FileIdentity {
+                    ino: file.ino,
+                    size: file.size,
+                    mtime: file.mtime,
+                }),
             })
         });
-    let doubts: Vec<Warning> = facts
-        .unreadable
-        .iter()
-        .map(|u| Warning::UnreadableFile {
-            path: u.path.clone(),
-            problem: u.problem.clone(),
-        })
-        .chain(kept_unreadable)
-        .collect();
-    if doubts.is_empty() {
-        return false;
+    let mut unreadable = 0;
+    for file in facts.unreadable.iter().cloned().chain(kept_unreadable) {
+        let outcome = doubt_outcome(facts, &file);
+        unreadable += usize::from(outcome.blocks());
+        warnings.push(Warning::UnreadableFile { file, outcome });
     }
-    let unreadable = doubts.len();
-    warnings.extend(doubts);
-    if facts.skip_unreadable {
-        warnings.push(Warning::UnreadableSkipped { unreadable });
+    if unreadable == 0 {
         return false;
     }
     for file in files.iter_mut().filter(|f| f.state == State::Remove) {
@@ -540,6 +545,35 @@ fn keep_everything_in_doubt(
     }
     warnings.push(Warning::RemovalBlocked { unreadable });
     true
+}
+
+/// What an unreadable file means: its rule, and whether an operator acknowledged it as it is
+/// now (same inode, size and mtime; for a cache file, which a pass touches while it is in use,
+/// same inode and size).
+fn doubt_outcome(facts: &Facts, file: &UnreadableFile) -> DoubtOutcome {
+    if !file.read_as.blocks() {
+        return DoubtOutcome::WarnsOnly;
+    }
+    let mut acknowledged = facts
+        .acknowledged
+        .iter()
+        .filter(|ack| ack.path == file.path)
+        .peekable();
+    if acknowledged.peek().is_none() {
+        return DoubtOutcome::Blocks;
+    }
+    let unchanged = |seen: &FileIdentity| {
+        file.identity.is_some_and(|now| {
+            now.ino == seen.ino
+                && now.size == seen.size
+                && (file.read_as == ReadAs::CacheFile || now.mtime == seen.mtime)
+        })
+    };
+    if acknowledged.any(|ack| unchanged(&ack.identity)) {
+        DoubtOutcome::Acknowledged
+    } else {
+        DoubtOutcome::BlocksChangedSinceAcknowledged
+    }
 }
 
 /// A sidecar stays or goes with its image; one whose image is gone was decided by age.

@@ -59,6 +59,8 @@ pub struct CacheFile {
     pub size: u64,
     /// Last modification, unix seconds.
     pub mtime: i64,
+    /// Its inode: with its size, what tells an acknowledged unreadable cache file is the same.
+    pub ino: u64,
     /// The other cache files this file's own backing chain reaches (a cache file may be an overlay).
     pub backed_by: Vec<String>,
     /// Why its own header or chain cannot be read, if so: should it stay, what it is backed by
@@ -75,6 +77,7 @@ impl CacheFile {
             file_type: FileType::Regular,
             size,
             mtime,
+            ino: 0,
             backed_by: Vec::new(),
             chain_problem: None,
         }
@@ -146,6 +149,42 @@ pub struct Disk {
     pub uses: Vec<DiskUse>,
 }
 
+/// Why a file was read as a possible disk, which decides what it means that it cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadAs {
+    /// It has a name Nova gives disks (`disk`, `disk.local`, `disk.eph0`, `kernel`, ...): QEMU
+    /// opens it, so while it cannot be read nothing is removed.
+    NovaDiskName,
+    /// Its instance's `disk.info` lists it: QEMU opens it, as above.
+    DiskInfo,
+    /// A directory that cannot be walked: it may hold disks, as above.
+    Directory,
+    /// A cache file that stays, whose own backing chain cannot be read: what it is backed by is
+    /// unknown, as above.
+    CacheFile,
+    /// Any other file (`libvirt.xml`, a file a tenant's guest writes...): read in case it is a
+    /// disk, so what it references counts, but that it cannot be read is only a warning.
+    OtherFile,
+}
+
+impl ReadAs {
+    /// Whether a file read this way that cannot be read stops every removal.
+    pub fn blocks(self) -> bool {
+        self != Self::OtherFile
+    }
+}
+
+/// What tells that a file is still the one an operator looked at: inode, size and mtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileIdentity {
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, unix seconds.
+    pub mtime: i64,
+}
+
 /// A file under the instances path that may be a disk but cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableFile {
@@ -153,6 +192,20 @@ pub struct UnreadableFile {
     pub path: String,
     /// Why it cannot be read.
     pub problem: String,
+    /// Why it was read.
+    pub read_as: ReadAs,
+    /// Which file it is, if it could be `stat`ed.
+    pub identity: Option<FileIdentity>,
+}
+
+/// An unreadable file an operator has looked at (`--ack-unreadable`): while it stays the same
+/// file, unchanged, it stops nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Its path relative to the instances path (a cache file: its name), as reports show it.
+    pub path: String,
+    /// The file as the operator saw it.
+    pub identity: FileIdentity,
 }
 
 /// The hosts whose instance records count.
@@ -185,8 +238,8 @@ pub struct Facts {
     pub instance_dirs: Vec<String>,
     /// The files that may be disks but cannot be read.
     pub unreadable: Vec<UnreadableFile>,
-    /// Remove even though some files could not be read (the operator looked).
-    pub skip_unreadable: bool,
+    /// Unreadable files the operator has looked at (`--ack-unreadable`).
+    pub acknowledged: Vec<Acknowledged>,
     /// The settings behind ephemeral base names.
     pub ephemeral: EphemeralConfig,
 }
@@ -204,7 +257,7 @@ impl Facts {
             disks: Vec::new(),
             instance_dirs: Vec::new(),
             unreadable: Vec::new(),
-            skip_unreadable: false,
+            acknowledged: Vec::new(),
             ephemeral: EphemeralConfig::default(),
         }
     }

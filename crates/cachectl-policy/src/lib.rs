@@ -8,8 +8,9 @@
 //! here reads a file, a clock or the environment, so every rule is tested with plain values.
 //!
 //! The rules are Nova's image cache manager's (see `docs/architecture.md`), with these
-//! differences: every disk under the instances path counts, not only `<instance>/disk`; a disk
-//! that cannot be read keeps everything; cache files kept for any reason keep what they are
+//! differences: every disk under the instances path counts, not only `<instance>/disk`; a
+//! declared disk that cannot be read keeps everything (until an operator acknowledges it); cache
+//! files kept for any reason keep what they are
 //! backed by; `<fp>_1`…`<fp>_9`, stale downloads and orphan sidecars are cleaned too.
 //!
 //! ```
@@ -38,8 +39,8 @@ mod usage;
 pub use decide::plan;
 pub use duration::HumanDuration;
 pub use facts::{
-    Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileType, Instance, StorageUsers,
-    UnreadableFile, UseKind,
+    Acknowledged, Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileIdentity, FileType,
+    Instance, ReadAs, StorageUsers, UnreadableFile, UseKind,
 };
-pub use plan::{FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+pub use plan::{DoubtOutcome, FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
 pub use usage::{ImageUsage, files_for_fingerprint, image_usage};

@@ -6,6 +6,7 @@ use std::fmt;
 use cachectl_naming::EntryKind;
 
 use crate::duration::HumanDuration;
+use crate::facts::{ReadAs, UnreadableFile};
 
 /// At most this many names are spelled out in a reason; the rest are counted.
 const NAMES_SHOWN: usize = 3;
@@ -117,6 +118,11 @@ pub enum Reason {
         /// The image.
         image: String,
     },
+    /// The temporary file of a sidecar write that was cut off (a crash, a kill).
+    InterruptedWrite {
+        /// The sidecar being written.
+        file: String,
+    },
     /// The name is not one the cache gives.
     NotCacheName,
     /// Not a regular file.
@@ -129,23 +135,20 @@ pub enum Reason {
 /// Something the operator should know, beyond the per-file decisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
-    /// A file that may be a disk cannot be read.
+    /// A file that may be a disk cannot be read; its rule ([`ReadAs`]) and the operator's
+    /// acknowledgements decide what follows.
     UnreadableFile {
-        /// Relative to the instances path.
-        path: String,
-        /// Why.
-        problem: String,
+        /// The file, why it cannot be read and why it was read.
+        file: UnreadableFile,
+        /// What follows.
+        outcome: DoubtOutcome,
     },
     /// Nothing is removed because of unreadable files.
     RemovalBlocked {
-        /// How many files could not be read.
+        /// How many files stop removals.
         unreadable: usize,
     },
-    /// Unreadable files were skipped at the operator's request.
-    UnreadableSkipped {
-        /// How many.
-        unreadable: usize,
-    },
+
     /// An image used on this host has no base file in the cache.
     AbsentBaseFile {
         /// The image id.
@@ -166,6 +169,26 @@ pub enum Warning {
     },
     /// `compute_nodes` could not be read; every record counted.
     StorageUsersUnknown,
+}
+
+/// What an unreadable file means for the pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DoubtOutcome {
+    /// It may be a disk QEMU opens, using any cache file: nothing is removed.
+    Blocks,
+    /// As [`DoubtOutcome::Blocks`]; an operator acknowledged it, but it has changed since.
+    BlocksChangedSinceAcknowledged,
+    /// An operator acknowledged it, and it is unchanged: removals go on.
+    Acknowledged,
+    /// Not a declared disk: a warning, and removals go on.
+    WarnsOnly,
+}
+
+impl DoubtOutcome {
+    /// Whether the file stops every removal.
+    pub fn blocks(self) -> bool {
+        matches!(self, Self::Blocks | Self::BlocksChangedSinceAcknowledged)
+    }
 }
 
 /// A top-level directory of the instances path that no instance record claims.
@@ -343,6 +366,9 @@ impl fmt::Display for Reason {
             Self::DownloadLeftover { image } => {
                 write!(f, "left by an interrupted download of {image}")
             }
+            Self::InterruptedWrite { file } => {
+                write!(f, "left by an interrupted write of {file}")
+            }
             Self::NotCacheName => f.write_str("not a name the cache gives: left alone"),
             Self::NotRegularFile { what } => write!(f, "a {what}, not a regular file: left alone"),
         }
@@ -352,19 +378,22 @@ impl fmt::Display for Reason {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnreadableFile { path, problem } => write!(f, "cannot read {path}: {problem}"),
+            Self::UnreadableFile { file, outcome } => write!(
+                f,
+                "cannot read {} ({}; {}): {}",
+                file.path,
+                read_as_rule(file.read_as),
+                outcome_rule(*outcome),
+                file.problem
+            ),
             Self::RemovalBlocked { unreadable } => write!(
                 f,
-                "nothing is removed: {unreadable} {} under the instances path could not be read; \
-                 fix or remove {}, or pass --skip-unreadable once you have looked",
+                "nothing is removed: {unreadable} {} that may be {} could not be read; fix or \
+                 remove {}, or once you have looked, acknowledge {} with --ack-unreadable FILE",
                 plural(*unreadable, "file", "files"),
+                plural(*unreadable, "a disk", "disks"),
+                plural(*unreadable, "it", "them"),
                 plural(*unreadable, "it", "them")
-            ),
-            Self::UnreadableSkipped { unreadable } => write!(
-                f,
-                "{unreadable} unreadable {} skipped (--skip-unreadable): cache files only {} may be removed",
-                plural(*unreadable, "file", "files"),
-                plural(*unreadable, "it uses", "they use")
             ),
             Self::AbsentBaseFile {
                 image_id,
@@ -395,6 +424,28 @@ impl fmt::Display for Warning {
                 "cannot tell which hosts share this storage: every instance record counts",
             ),
         }
+    }
+}
+
+/// The rule an unreadable file falls under, as reports say it.
+fn read_as_rule(read_as: ReadAs) -> &'static str {
+    match read_as {
+        ReadAs::NovaDiskName => "a disk by Nova's name for one",
+        ReadAs::DiskInfo => "a disk its instance's disk.info lists",
+        ReadAs::Directory => "a directory that may hold disks",
+        ReadAs::CacheFile => "a cache file that stays, backed by what cannot be told",
+        ReadAs::OtherFile => "not a declared disk",
+    }
+}
+
+fn outcome_rule(outcome: DoubtOutcome) -> &'static str {
+    match outcome {
+        DoubtOutcome::Blocks => "nothing is removed while it cannot be read",
+        DoubtOutcome::BlocksChangedSinceAcknowledged => {
+            "changed since it was acknowledged: nothing is removed while it cannot be read"
+        }
+        DoubtOutcome::Acknowledged => "acknowledged with --ack-unreadable: cleaning goes on",
+        DoubtOutcome::WarnsOnly => "cleaning goes on",
     }
 }
 

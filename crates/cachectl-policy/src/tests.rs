@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use cachectl_naming::{EntryKind, fingerprint};
 
 use crate::{
-    Ages, CacheFile, Disk, DiskUse, Facts, FileType, ImageUsage, Instance, Plan, Reason, State,
-    StorageUsers, UnreadableFile, UseKind, Warning, files_for_fingerprint, image_usage,
+    Acknowledged, Ages, CacheFile, Disk, DiskUse, DoubtOutcome, Facts, FileIdentity, FileType,
+    ImageUsage, Instance, Plan, ReadAs, Reason, State, StorageUsers, UnreadableFile, UseKind,
+    Warning, files_for_fingerprint, image_usage,
 };
 
 const HOST: &str = "compute-1";
@@ -20,6 +21,12 @@ const MINUTE: i64 = 60;
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 const NOW: i64 = 1_700_000_000;
+/// The inode, size and mtime of the unreadable files of a test.
+const IDENTITY: FileIdentity = FileIdentity {
+    ino: 42,
+    size: 1 << 20,
+    mtime: NOW - DAY,
+};
 
 /// The image ids whose fingerprints are written `{id}`.
 const IDS: [&str; 7] = ["", "1", "2", "3", "4", "k", "r"];
@@ -180,6 +187,8 @@ trait FactsExt {
     fn disks(self, disks: Vec<Disk>) -> Self;
     fn shared_with(self, hosts: &[&str]) -> Self;
     fn unreadable(self, paths: &[(&str, &str)]) -> Self;
+    fn unreadable_as(self, files: &[(&str, ReadAs)]) -> Self;
+    fn acknowledged(self, acks: &[(&str, FileIdentity)]) -> Self;
     fn dirs(self, dirs: &[&str]) -> Self;
 }
 
@@ -203,15 +212,44 @@ impl FactsExt for Facts {
             ..self
         }
     }
+    /// Disks by Nova's names (`u9/disk`), unreadable for `problem`, as [`IDENTITY`].
     fn unreadable(self, paths: &[(&str, &str)]) -> Self {
         let unreadable = paths
             .iter()
             .map(|(path, problem)| UnreadableFile {
                 path: (*path).to_owned(),
                 problem: (*problem).to_owned(),
+                read_as: ReadAs::NovaDiskName,
+                identity: Some(IDENTITY),
             })
             .collect();
         Self { unreadable, ..self }
+    }
+    /// Files unreadable for `invalid disk header`, read as `read_as`, as [`IDENTITY`].
+    fn unreadable_as(self, files: &[(&str, ReadAs)]) -> Self {
+        let unreadable = files
+            .iter()
+            .map(|(path, read_as)| UnreadableFile {
+                path: (*path).to_owned(),
+                problem: "invalid disk header".to_owned(),
+                read_as: *read_as,
+                identity: Some(IDENTITY),
+            })
+            .collect();
+        Self { unreadable, ..self }
+    }
+    fn acknowledged(self, acks: &[(&str, FileIdentity)]) -> Self {
+        let acknowledged = acks
+            .iter()
+            .map(|(path, identity)| Acknowledged {
+                path: name(path),
+                identity: *identity,
+            })
+            .collect();
+        Self {
+            acknowledged,
+            ..self
+        }
     }
     fn dirs(self, dirs: &[&str]) -> Self {
         Self {
@@ -999,8 +1037,8 @@ fn an_unreadable_disk_keeps_everything_that_would_go() {
         {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
         {2} TooYoung: unused for 10m, kept until unused for 1d
         {3} InUse touch: image 3 is used by vm1 on this host
-        warning: cannot read u9/disk: permission denied
-        warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
+        warning: cannot read u9/disk (a disk by Nova's name for one; nothing is removed while it cannot be read): permission denied
+        warning: nothing is removed: 1 file that may be a disk could not be read; fix or remove it, or once you have looked, acknowledge it with --ack-unreadable FILE
         removal blocked
         ",
     );
@@ -1029,31 +1067,126 @@ fn a_cache_file_whose_own_chain_is_unreadable_blocks_removals_only_if_it_stays()
         "
         {1} TooYoung: unused for 10m, kept until unused for 1d
         {2} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
-        warning: cannot read {1}: a cache file that stays, backed by what cannot be told: invalid disk header: truncated
-        warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
+        warning: cannot read {1} (a cache file that stays, backed by what cannot be told; nothing is removed while it cannot be read): invalid disk header: truncated
+        warning: nothing is removed: 1 file that may be a disk could not be read; fix or remove it, or once you have looked, acknowledge it with --ack-unreadable FILE
         removal blocked
         ",
     );
 }
 
 #[test]
-fn skipping_unreadable_disks_lets_removals_stand() {
-    let facts = Facts {
-        skip_unreadable: true,
-        ..cache(vec![file("{1}", 30 * DAY)]).unreadable(&[
-            ("u8/disk", "permission denied"),
-            ("u9/disk.local", "backing chain too deep"),
-        ])
-    };
+fn only_declared_disks_directories_and_cache_files_block_removals() {
+    // A guest writes its console log; anything else that is no declared disk only warns.
+    let facts = cache(vec![file("{1}", 30 * DAY)]).unreadable_as(&[
+        ("u1/console.bin", ReadAs::OtherFile),
+        ("u1/libvirt.xml", ReadAs::OtherFile),
+    ]);
     check(
         &facts,
         "
         {1} Remove: unused for 30d (originals are kept 1d)
-        warning: cannot read u8/disk: permission denied
-        warning: cannot read u9/disk.local: backing chain too deep
-        warning: 2 unreadable files skipped (--skip-unreadable): cache files only they use may be removed
+        warning: cannot read u1/console.bin (not a declared disk; cleaning goes on): invalid disk header
+        warning: cannot read u1/libvirt.xml (not a declared disk; cleaning goes on): invalid disk header
         ",
     );
+    for read_as in [ReadAs::NovaDiskName, ReadAs::DiskInfo, ReadAs::Directory] {
+        let facts = cache(vec![file("{1}", 30 * DAY)])
+            .unreadable_as(&[("u1/x", read_as), ("u1/libvirt.xml", ReadAs::OtherFile)]);
+        let plan = crate::plan(&facts);
+        assert!(plan.removal_blocked, "{read_as:?}");
+        assert_eq!(
+            plan.warnings.last().map(ToString::to_string).as_deref(),
+            Some(
+                "nothing is removed: 1 file that may be a disk could not be read; fix or remove it, or once you have looked, acknowledge it with --ack-unreadable FILE"
+            )
+        );
+    }
+}
+
+#[test]
+fn an_acknowledged_unreadable_disk_stops_nothing_while_it_is_unchanged() {
+    let facts = cache(vec![file("{1}", 30 * DAY)])
+        .unreadable(&[("u8/disk", "permission denied")])
+        .acknowledged(&[("u8/disk", IDENTITY)]);
+    check(
+        &facts,
+        "
+        {1} Remove: unused for 30d (originals are kept 1d)
+        warning: cannot read u8/disk (a disk by Nova's name for one; acknowledged with --ack-unreadable: cleaning goes on): permission denied
+        ",
+    );
+    // Any change raises the doubt again, and an acknowledgement covers its file only.
+    let changes = [
+        FileIdentity {
+            ino: 43,
+            ..IDENTITY
+        },
+        FileIdentity {
+            size: 1,
+            ..IDENTITY
+        },
+        FileIdentity {
+            mtime: NOW,
+            ..IDENTITY
+        },
+    ];
+    for seen in changes {
+        let facts = cache(vec![file("{1}", 30 * DAY)])
+            .unreadable(&[
+                ("u8/disk", "permission denied"),
+                ("u9/disk", "permission denied"),
+            ])
+            .acknowledged(&[("u8/disk", seen), ("u9/disk", IDENTITY)]);
+        let plan = crate::plan(&facts);
+        assert!(plan.removal_blocked, "{seen:?}");
+        let outcomes: Vec<DoubtOutcome> = plan
+            .warnings
+            .iter()
+            .filter_map(|w| match w {
+                Warning::UnreadableFile { outcome, .. } => Some(*outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                DoubtOutcome::BlocksChangedSinceAcknowledged,
+                DoubtOutcome::Acknowledged
+            ]
+        );
+    }
+    let other = cache(vec![file("{1}", 30 * DAY)])
+        .unreadable(&[("u9/disk", "permission denied")])
+        .acknowledged(&[("u8/disk", IDENTITY)]);
+    assert!(crate::plan(&other).removal_blocked);
+}
+
+#[test]
+fn an_acknowledged_cache_file_stays_acknowledged_when_a_pass_touches_it() {
+    // In use, so every clean refreshes its mtime: inode and size tell it is the same file.
+    let mut kept = file("{1}", 10 * MINUTE);
+    kept.chain_problem = Some("invalid disk header: truncated".to_owned());
+    kept.ino = 7;
+    let facts = cache(vec![kept.clone(), file("{2}", 30 * DAY)]).acknowledged(&[(
+        "{1}",
+        FileIdentity {
+            ino: 7,
+            size: kept.size,
+            mtime: NOW - 5 * DAY,
+        },
+    )]);
+    let plan = crate::plan(&facts);
+    assert!(!plan.removal_blocked);
+    assert_eq!(decision(&plan, "{2}").state, State::Remove);
+    let replaced = cache(vec![kept.clone(), file("{2}", 30 * DAY)]).acknowledged(&[(
+        "{1}",
+        FileIdentity {
+            ino: 8,
+            size: kept.size,
+            mtime: kept.mtime,
+        },
+    )]);
+    assert!(crate::plan(&replaced).removal_blocked);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1106,8 +1239,8 @@ fn a_sidecar_stays_with_an_image_kept_in_doubt() {
         {1} InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | unused for 30d (originals are kept 1d)
         {1}.info InUse: checksum of {1}, kept with it
         {2}.info InUse: may be in use: 1 file under the instances path could not be read, so nothing is removed | checksum of {2}, which is not in the cache | unused for 30d (orphan sidecars are kept 1h)
-        warning: cannot read u9/disk: permission denied
-        warning: nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked
+        warning: cannot read u9/disk (a disk by Nova's name for one; nothing is removed while it cannot be read): permission denied
+        warning: nothing is removed: 1 file that may be a disk could not be read; fix or remove it, or once you have looked, acknowledge it with --ack-unreadable FILE
         removal blocked
         ",
     );
@@ -1611,6 +1744,12 @@ fn every_reason_reads_as_written() {
             "left by an interrupted download of f",
         ),
         (
+            Reason::InterruptedWrite {
+                file: "f.info".into(),
+            },
+            "left by an interrupted write of f.info",
+        ),
+        (
             Reason::NotCacheName,
             "not a name the cache gives: left alone",
         ),
@@ -1624,7 +1763,7 @@ fn every_reason_reads_as_written() {
         assert_eq!(reason.to_string(), *expected);
         variants.insert(reason_variant(reason));
     }
-    assert_eq!(variants.len(), 16, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 17, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -1644,6 +1783,7 @@ fn reason_variant(reason: &Reason) -> &'static str {
         Reason::SidecarOfRemoved { .. } => "SidecarOfRemoved",
         Reason::SidecarOfMissing { .. } => "SidecarOfMissing",
         Reason::DownloadLeftover { .. } => "DownloadLeftover",
+        Reason::InterruptedWrite { .. } => "InterruptedWrite",
         Reason::NotCacheName => "NotCacheName",
         Reason::NotRegularFile { .. } => "NotRegularFile",
     }
@@ -1654,26 +1794,23 @@ fn every_warning_reads_as_written() {
     let cases = [
         (
             Warning::UnreadableFile {
-                path: "u1/disk".into(),
-                problem: "permission denied".into(),
+                file: UnreadableFile {
+                    path: "u1/disk".into(),
+                    problem: "permission denied".into(),
+                    read_as: ReadAs::DiskInfo,
+                    identity: None,
+                },
+                outcome: DoubtOutcome::BlocksChangedSinceAcknowledged,
             },
-            "cannot read u1/disk: permission denied",
+            "cannot read u1/disk (a disk its instance's disk.info lists; changed since it was acknowledged: nothing is removed while it cannot be read): permission denied",
         ),
         (
             Warning::RemovalBlocked { unreadable: 1 },
-            "nothing is removed: 1 file under the instances path could not be read; fix or remove it, or pass --skip-unreadable once you have looked",
+            "nothing is removed: 1 file that may be a disk could not be read; fix or remove it, or once you have looked, acknowledge it with --ack-unreadable FILE",
         ),
         (
             Warning::RemovalBlocked { unreadable: 2 },
-            "nothing is removed: 2 files under the instances path could not be read; fix or remove them, or pass --skip-unreadable once you have looked",
-        ),
-        (
-            Warning::UnreadableSkipped { unreadable: 1 },
-            "1 unreadable file skipped (--skip-unreadable): cache files only it uses may be removed",
-        ),
-        (
-            Warning::UnreadableSkipped { unreadable: 2 },
-            "2 unreadable files skipped (--skip-unreadable): cache files only they use may be removed",
+            "nothing is removed: 2 files that may be disks could not be read; fix or remove them, or once you have looked, acknowledge them with --ack-unreadable FILE",
         ),
         (
             Warning::AbsentBaseFile {
@@ -1704,7 +1841,7 @@ fn every_warning_reads_as_written() {
         assert_eq!(warning.to_string(), *expected);
         variants.insert(warning_variant(warning));
     }
-    assert_eq!(variants.len(), 7, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 6, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -1712,7 +1849,6 @@ fn warning_variant(warning: &Warning) -> &'static str {
     match warning {
         Warning::UnreadableFile { .. } => "UnreadableFile",
         Warning::RemovalBlocked { .. } => "RemovalBlocked",
-        Warning::UnreadableSkipped { .. } => "UnreadableSkipped",
         Warning::AbsentBaseFile { .. } => "AbsentBaseFile",
         Warning::AbsentSwapOrEphemeral { .. } => "AbsentSwapOrEphemeral",
         Warning::RecordsIgnored { .. } => "RecordsIgnored",

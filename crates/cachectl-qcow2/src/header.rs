@@ -117,6 +117,19 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, as QEMU names them in [`Format::as_str`] order.
+    pub const ALL: [Format; 9] = [
+        Format::Raw,
+        Format::Qcow2,
+        Format::Qcow,
+        Format::Qed,
+        Format::Vmdk,
+        Format::Vpc,
+        Format::Vhdx,
+        Format::Vdi,
+        Format::Luks,
+    ];
+
     /// The name QEMU gives the format (`raw`, `qcow2`, `qed`, `vmdk`...), as in `qemu-img info`
     /// and `-F`.
     pub fn as_str(self) -> &'static str {

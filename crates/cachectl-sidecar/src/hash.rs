@@ -1,12 +1,12 @@
 //! Streaming SHA-1 of whole files, in bounded memory.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::Path;
 
+use cachectl_fs::Dir;
 use sha1::{Digest, Sha1};
-
-use crate::regular::open_regular;
 
 /// Size of the read buffer: one per file being hashed, whatever the file's size.
 ///
@@ -38,15 +38,27 @@ const PAGE: usize = 4096;
 /// A SHA-1 digest in lowercase hex, as sidecars store it.
 pub type Sha1Hex = String;
 
-/// The SHA-1 of a regular file's contents, in lowercase hex. Anything else (a FIFO, a device)
-/// is refused without blocking.
+/// The SHA-1 of the regular file at `path`, in lowercase hex. A symlink in its last component is
+/// refused, and so is anything but a regular file (a FIFO, a device), without blocking.
 pub fn hash_file(path: &Path) -> io::Result<Sha1Hex> {
-    hash_file_with(path, &mut |_| {})
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => Dir::open(parent)?,
+        _ => Dir::open(Path::new("."))?,
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    hash_entry_with(&dir, name, &mut |_| {})
 }
 
-/// Like [`hash_file`], calling `progress` with the number of bytes of each read as it goes.
-pub fn hash_file_with(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<Sha1Hex> {
-    let file = open_regular(path)?;
+/// The SHA-1 of the regular file `name` of `dir`, as [`hash_file`]; `progress` is called with the
+/// number of bytes of each read as it goes.
+pub fn hash_entry_with(
+    dir: &Dir,
+    name: &OsStr,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Sha1Hex> {
+    let (file, _) = dir.open_regular(name)?;
     // Read-ahead for a file read once from start to end; only a hint, so a refusal is no error.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     hash_reader_with(file, progress)

@@ -1,12 +1,12 @@
 //! Reading, verifying and writing the checksum a sidecar stores for an image.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::atomic::atomic_write;
-use crate::hash::{Sha1Hex, hash_file_with};
-use crate::regular::read_small_file;
+use cachectl_fs::Dir;
+
+use crate::hash::{Sha1Hex, hash_entry_with};
 
 /// The largest sidecar we read; a real one is under 100 bytes.
 const MAX_SIDECAR_LEN: u64 = 64 * 1024;
@@ -86,29 +86,34 @@ pub enum SidecarError {
 
 /// `<image>.info`.
 pub fn info_path(image: &Path) -> PathBuf {
-    with_suffix(image, ".info")
+    PathBuf::from(with_suffix(image.as_os_str(), ".info"))
 }
 
 /// `<image>.sha1`.
 pub fn sha1_path(image: &Path) -> PathBuf {
-    with_suffix(image, ".sha1")
+    PathBuf::from(with_suffix(image.as_os_str(), ".sha1"))
 }
 
-fn with_suffix(image: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(image.as_os_str());
+fn with_suffix(image: &OsStr, suffix: &str) -> OsString {
+    let mut name = image.to_owned();
     name.push(suffix);
-    PathBuf::from(name)
+    name
 }
 
-/// The checksum stored for `image`: from `<image>.info` when it holds a `sha1`, else from a legacy
-/// `<image>.sha1` (an empty one means none). `None` when neither says anything.
-pub fn read_stored_checksum(image: &Path) -> Result<Option<StoredChecksum>, SidecarError> {
-    let info = info_path(image);
-    if let Some(text) = read_small(&info)? {
-        let object = parse_info(&info, &text)?;
+/// The checksum stored for the image `image` of `dir`: from `<image>.info` when it holds a
+/// `sha1`, else from a legacy `<image>.sha1` (an empty one means none). `None` when neither says
+/// anything. A sidecar that is a symlink, not a regular file, or a hard link is refused
+/// ([`SidecarError::Malformed`]): its target is never read.
+pub fn read_stored_checksum(
+    dir: &Dir,
+    image: &OsStr,
+) -> Result<Option<StoredChecksum>, SidecarError> {
+    let info = with_suffix(image, ".info");
+    if let Some(text) = read_small(dir, &info)? {
+        let object = parse_info(&dir.join(&info), &text)?;
         if let Some(sha1) = object.get("sha1") {
             let sha1 = sha1.as_str().ok_or_else(|| SidecarError::Malformed {
-                path: info.clone(),
+                path: dir.join(&info),
                 problem: "\"sha1\" is not a string".to_owned(),
             })?;
             let timestamp = object
@@ -118,35 +123,40 @@ pub fn read_stored_checksum(image: &Path) -> Result<Option<StoredChecksum>, Side
                 sha1: sha1.trim().to_owned(),
                 timestamp,
                 format: SidecarFormat::Info,
-                path: info,
+                path: dir.join(&info),
             }));
         }
     }
-    let legacy = sha1_path(image);
-    Ok(read_small(&legacy)?.and_then(|text| {
+    let legacy = with_suffix(image, ".sha1");
+    Ok(read_small(dir, &legacy)?.and_then(|text| {
         let sha1 = text.trim();
         (!sha1.is_empty()).then(|| StoredChecksum {
             sha1: sha1.to_owned(),
             timestamp: None,
             format: SidecarFormat::Sha1,
-            path: legacy,
+            path: dir.join(&legacy),
         })
     }))
 }
 
-/// Hashes `image` and compares it with `stored`.
-pub fn verify(image: &Path, stored: &StoredChecksum) -> Result<Verification, SidecarError> {
-    verify_with(image, stored, &mut |_| {})
+/// Hashes the image `image` of `dir` and compares it with `stored`.
+pub fn verify(
+    dir: &Dir,
+    image: &OsStr,
+    stored: &StoredChecksum,
+) -> Result<Verification, SidecarError> {
+    verify_with(dir, image, stored, &mut |_| {})
 }
 
 /// Like [`verify`], calling `progress` with the number of bytes of each read as it hashes.
 pub fn verify_with(
-    image: &Path,
+    dir: &Dir,
+    image: &OsStr,
     stored: &StoredChecksum,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Verification, SidecarError> {
-    let actual = hash_file_with(image, progress).map_err(|source| SidecarError::Hash {
-        path: image.to_owned(),
+    let actual = hash_entry_with(dir, image, progress).map_err(|source| SidecarError::Hash {
+        path: dir.join(image),
         source,
     })?;
     Ok(if actual.eq_ignore_ascii_case(&stored.sha1) {
@@ -159,12 +169,19 @@ pub fn verify_with(
     })
 }
 
-/// Stores `sha1` for `image` in `<image>.info` with `timestamp`, atomically, keeping any other keys
-/// an existing `.info` has; then removes a legacy `<image>.sha1`, whose digest the `.info` now carries.
-pub fn write_info(image: &Path, sha1: &str, timestamp: f64) -> Result<(), SidecarError> {
-    let info = info_path(image);
-    let mut object = match read_small(&info)? {
-        Some(text) => parse_info(&info, &text)?,
+/// Stores `sha1` for the image `image` of `dir` in `<image>.info` with `timestamp`, atomically
+/// ([`Dir::write_atomic`]: nothing planted in the directory can redirect the write), keeping any
+/// other keys an existing `.info` has; then removes a legacy `<image>.sha1`, whose digest the
+/// `.info` now carries. An `.info` that cannot be read (or is a symlink) is left as it is.
+pub fn write_info(
+    dir: &Dir,
+    image: &OsStr,
+    sha1: &str,
+    timestamp: f64,
+) -> Result<(), SidecarError> {
+    let info = with_suffix(image, ".info");
+    let mut object = match read_small(dir, &info)? {
+        Some(text) => parse_info(&dir.join(&info), &text)?,
         None => serde_json::Map::new(),
     };
     object.insert("sha1".to_owned(), serde_json::Value::from(sha1));
@@ -173,38 +190,36 @@ pub fn write_info(image: &Path, sha1: &str, timestamp: f64) -> Result<(), Sideca
         serde_json::Value::from(timestamp),
     );
     let contents = serde_json::Value::Object(object).to_string();
-    atomic_write(&info, contents.as_bytes())
-        .map_err(|source| SidecarError::Write { path: info, source })?;
-    let legacy = sha1_path(image);
-    match std::fs::remove_file(&legacy) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(SidecarError::Write {
-            path: legacy,
-            source: err,
-        }),
-        _ => Ok(()),
-    }
+    dir.write_atomic(&info, contents.as_bytes())
+        .map_err(|source| SidecarError::Write {
+            path: dir.join(&info),
+            source,
+        })?;
+    let legacy = with_suffix(image, ".sha1");
+    dir.remove(&legacy)
+        .map(drop)
+        .map_err(|source| SidecarError::Write {
+            path: dir.join(&legacy),
+            source,
+        })
 }
 
 /// A sidecar's text, `None` if it does not exist.
-fn read_small(path: &Path) -> Result<Option<String>, SidecarError> {
+fn read_small(dir: &Dir, name: &OsStr) -> Result<Option<String>, SidecarError> {
+    let path = dir.join(name);
     let malformed = |problem: String| SidecarError::Malformed {
-        path: path.to_owned(),
+        path: path.clone(),
         problem,
     };
-    let bytes = match read_small_file(path, MAX_SIDECAR_LEN) {
+    let bytes = match dir.read_small(name, MAX_SIDECAR_LEN) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == io::ErrorKind::InvalidInput => {
-            return Err(malformed("not a regular file".to_owned()));
+            return Err(malformed(err.to_string()));
         }
         Err(err) if err.kind() == io::ErrorKind::InvalidData => {
             return Err(malformed(format!("{err}, not a checksum sidecar")));
         }
-        Err(source) => {
-            return Err(SidecarError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(source) => return Err(SidecarError::Read { path, source }),
     };
     bytes
         .map(String::from_utf8)
@@ -237,23 +252,41 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+    const IMAGE: &str = "img";
+
+    /// A temporary cache directory, open, and the path of its image `img`.
+    fn cache() -> Result<(tempfile::TempDir, Dir, PathBuf), io::Error> {
+        let temp = tempfile::tempdir()?;
+        let dir = Dir::open(temp.path())?;
+        let image = temp.path().join(IMAGE);
+        Ok((temp, dir, image))
+    }
+
+    fn read(dir: &Dir) -> Result<Option<StoredChecksum>, SidecarError> {
+        read_stored_checksum(dir, OsStr::new(IMAGE))
+    }
+
     #[test]
     fn info_wins_over_legacy_and_keeps_its_other_keys() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         fs::write(&image, b"data")?;
         fs::write(sha1_path(&image), "old\n")?;
         fs::write(
             info_path(&image),
             r#"{"sha1": "abc", "sha1-timestamp": 12.5, "note": "x"}"#,
         )?;
-        let stored = read_stored_checksum(&image)?.ok_or("no checksum")?;
+        let stored = read(&dir)?.ok_or("no checksum")?;
         assert_eq!(
             (stored.sha1.as_str(), stored.timestamp, stored.format),
             ("abc", Some(12.5), SidecarFormat::Info)
         );
 
-        write_info(&image, "a17c9aaa61e80a1bf71d0d850af4e5baa9800bbd", 99.0)?;
+        write_info(
+            &dir,
+            OsStr::new(IMAGE),
+            "a17c9aaa61e80a1bf71d0d850af4e5baa9800bbd",
+            99.0,
+        )?;
         let object: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(info_path(&image))?)?;
         assert_eq!(object["note"], "x");
@@ -267,12 +300,11 @@ mod tests {
 
     #[test]
     fn legacy_sha1_is_trimmed_and_empty_means_none() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         fs::write(sha1_path(&image), "")?;
-        assert_eq!(read_stored_checksum(&image)?, None);
+        assert_eq!(read(&dir)?, None);
         fs::write(sha1_path(&image), "DEADBEEF\r\n")?;
-        let stored = read_stored_checksum(&image)?.ok_or("no checksum")?;
+        let stored = read(&dir)?.ok_or("no checksum")?;
         assert_eq!(
             (stored.sha1.as_str(), stored.format),
             ("DEADBEEF", SidecarFormat::Sha1)
@@ -282,43 +314,35 @@ mod tests {
 
     #[test]
     fn info_without_sha1_falls_back_to_legacy() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         fs::write(info_path(&image), "{}")?;
         fs::write(sha1_path(&image), "abc")?;
-        assert_eq!(
-            read_stored_checksum(&image)?.map(|s| s.format),
-            Some(SidecarFormat::Sha1)
-        );
+        assert_eq!(read(&dir)?.map(|s| s.format), Some(SidecarFormat::Sha1));
         Ok(())
     }
 
     #[test]
     fn malformed_sidecars_name_the_file_and_the_problem() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         fs::write(info_path(&image), "{\"sha1\": ")?;
-        let err = read_stored_checksum(&image)
-            .err()
-            .ok_or("accepted")?
-            .to_string();
+        let err = read(&dir).err().ok_or("accepted")?.to_string();
         assert!(
             err.starts_with(&format!("{}: line 1 column 9", info_path(&image).display())),
             "{err}"
         );
         fs::write(info_path(&image), "[1]")?;
         assert!(
-            read_stored_checksum(&image)
+            read(&dir)
                 .err()
                 .ok_or("accepted")?
                 .to_string()
                 .ends_with("not a JSON object")
         );
         fs::write(info_path(&image), r#"{"sha1": 5}"#)?;
-        assert!(read_stored_checksum(&image).is_err());
+        assert!(read(&dir).is_err());
         fs::write(info_path(&image), vec![b' '; 70_000])?;
         assert!(
-            read_stored_checksum(&image)
+            read(&dir)
                 .err()
                 .ok_or("accepted")?
                 .to_string()
@@ -326,15 +350,14 @@ mod tests {
         );
         // Writing does not clobber a sidecar it cannot understand.
         fs::write(info_path(&image), "{oops")?;
-        assert!(write_info(&image, "abc", 1.0).is_err());
+        assert!(write_info(&dir, OsStr::new(IMAGE), "abc", 1.0).is_err());
         assert_eq!(fs::read_to_string(info_path(&image))?, "{oops");
         Ok(())
     }
 
     #[test]
     fn a_fifo_named_like_a_sidecar_is_refused_without_blocking() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         rustix::fs::mknodat(
             rustix::fs::CWD,
             info_path(&image),
@@ -342,18 +365,30 @@ mod tests {
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
         )?;
-        let err = read_stored_checksum(&image)
-            .err()
-            .ok_or("accepted")?
-            .to_string();
+        let err = read(&dir).err().ok_or("accepted")?.to_string();
         assert!(err.ends_with("not a regular file"), "{err}");
         Ok(())
     }
 
     #[test]
+    fn a_symlinked_sidecar_is_refused_and_never_copied() -> TestResult {
+        let (_temp, dir, image) = cache()?;
+        let outside = tempfile::tempdir()?;
+        let secret = outside.path().join("secret.json");
+        fs::write(&secret, r#"{"password": "s3cret"}"#)?;
+        std::os::unix::fs::symlink(&secret, info_path(&image))?;
+        fs::write(&image, b"data")?;
+        let err = read(&dir).err().ok_or("accepted")?.to_string();
+        assert!(err.ends_with("is a symlink: not followed"), "{err}");
+        assert!(write_info(&dir, OsStr::new(IMAGE), "abc", 1.0).is_err());
+        assert!(fs::symlink_metadata(info_path(&image))?.is_symlink());
+        assert_eq!(fs::read_to_string(&secret)?, r#"{"password": "s3cret"}"#);
+        Ok(())
+    }
+
+    #[test]
     fn verify_compares_case_insensitively() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let image = dir.path().join("img");
+        let (_temp, dir, image) = cache()?;
         fs::write(&image, b"data")?;
         let mut stored = StoredChecksum {
             sha1: "A17C9AAA61E80A1BF71D0D850AF4E5BAA9800BBD".to_owned(),
@@ -361,10 +396,13 @@ mod tests {
             format: SidecarFormat::Sha1,
             path: sha1_path(&image),
         };
-        assert_eq!(verify(&image, &stored)?, Verification::Valid);
+        assert_eq!(
+            verify(&dir, OsStr::new(IMAGE), &stored)?,
+            Verification::Valid
+        );
         stored.sha1 = "banana".to_owned();
         assert!(matches!(
-            verify(&image, &stored)?,
+            verify(&dir, OsStr::new(IMAGE), &stored)?,
             Verification::Mismatch { .. }
         ));
         Ok(())

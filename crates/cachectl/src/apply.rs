@@ -1,13 +1,14 @@
 //! Carrying out a plan: refreshing the mtime of files in use, and removing files under Nova's locks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use cachectl_fs::{Dir, Lock};
 use cachectl_naming::classify;
-use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
 
-use crate::locks::{Lock, nova_lock_path, try_lock};
+use crate::locks::nova_lock_name;
 
 /// What removing one file did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,14 +21,16 @@ pub enum RemoveOutcome {
     Failed(String),
 }
 
-/// Removes one cache file; never fails the pass.
-pub fn remove_base_file(path: &Path) -> RemoveOutcome {
-    match std::fs::remove_file(path) {
-        Ok(()) => {
+/// Removes the cache file `name` of `base` (the entry itself, never what a symlink points at);
+/// never fails the pass.
+pub fn remove_base_file(base: &Dir, name: &OsStr) -> RemoveOutcome {
+    let path = base.join(name);
+    match base.remove(name) {
+        Ok(true) => {
             tracing::info!(path = %path.display(), "removed");
             RemoveOutcome::Removed
         }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => RemoveOutcome::AlreadyGone,
+        Ok(false) => RemoveOutcome::AlreadyGone,
         Err(err) => {
             let message = format!("failed to remove {}: {err}", path.display());
             tracing::warn!("{message}");
@@ -36,23 +39,11 @@ pub fn remove_base_file(path: &Path) -> RemoveOutcome {
     }
 }
 
-/// Sets a file's access and modification times to `now` (unix seconds), as Nova does to the base
-/// files it finds in use, so that a file's age means how long it has been unused.
-pub fn touch(path: &Path, now: i64) -> io::Result<()> {
-    let time = Timespec {
-        tv_sec: now,
-        tv_nsec: 0,
-    };
-    utimensat(
-        CWD,
-        path,
-        &Timestamps {
-            last_access: time,
-            last_modification: time,
-        },
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(io::Error::from)
+/// Sets the access and modification times of the cache file `name` to `now` (unix seconds), as
+/// Nova does to the base files it finds in use, so that a file's age means how long it has been
+/// unused. A symlink's target is never touched.
+pub fn touch(base: &Dir, name: &OsStr, now: i64) -> io::Result<()> {
+    base.set_times(name, now)
 }
 
 /// The Nova lock that guards a cache entry: its own name for images, its image's name for
@@ -66,30 +57,35 @@ pub fn lock_name(entry: &str) -> &str {
 pub struct HeldLocks {
     /// Locks held, by lock name.
     pub held: BTreeMap<String, Lock>,
-    /// Lock names another process holds, with the lock file.
-    pub busy: BTreeMap<String, PathBuf>,
+    /// Lock names not taken, with the lock file and, when it could not even be tried, why.
+    pub busy: BTreeMap<String, (PathBuf, Option<String>)>,
 }
 
-/// Takes, without waiting, Nova's lock for each entry in `entries`.
-pub fn lock_entries<'a>(
-    lock_dir: &Path,
-    entries: impl IntoIterator<Item = &'a str>,
-) -> io::Result<HeldLocks> {
+/// Takes, without waiting, Nova's lock for each entry in `entries`. A lock file that cannot be
+/// used (a symlink, a FIFO... planted in its place) keeps its files too, with the reason.
+pub fn lock_entries<'a>(lock_dir: &Dir, entries: impl IntoIterator<Item = &'a str>) -> HeldLocks {
     let names: BTreeSet<&str> = entries.into_iter().map(lock_name).collect();
     let mut locks = HeldLocks::default();
     for name in names {
-        let path = nova_lock_path(lock_dir, name);
-        match try_lock(&path)? {
-            Some(lock) => {
+        let file = nova_lock_name(name);
+        let path = lock_dir.join(&file);
+        match lock_dir.try_lock(&file) {
+            Ok(Some(lock)) => {
                 locks.held.insert(name.to_owned(), lock);
             }
-            None => {
+            Ok(None) => {
                 tracing::info!(lock = %path.display(), "held by another process: its files are kept this pass");
-                locks.busy.insert(name.to_owned(), path);
+                locks.busy.insert(name.to_owned(), (path, None));
+            }
+            Err(err) => {
+                tracing::warn!(lock = %path.display(), "cannot take the lock: {err}");
+                locks
+                    .busy
+                    .insert(name.to_owned(), (path, Some(err.to_string())));
             }
         }
     }
-    Ok(locks)
+    locks
 }
 
 #[cfg(test)]

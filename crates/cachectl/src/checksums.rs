@@ -3,15 +3,14 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
+use cachectl_fs::Dir;
 use cachectl_sidecar::{
-    SidecarFormat, Verification, hash_file_with, read_stored_checksum, verify_with, write_info,
+    SidecarFormat, Verification, hash_entry_with, read_stored_checksum, verify_with, write_info,
 };
 use serde::Serialize;
 
-use crate::locks::{held_elsewhere, nova_lock_path, try_lock};
+use crate::locks::nova_lock_name;
 use crate::pool;
 use crate::progress::HashProgress;
 
@@ -93,8 +92,10 @@ impl ChecksumOutcome {
 /// One file for [`check_all`].
 #[derive(Debug, Clone, Copy)]
 pub struct ChecksumJob<'a> {
-    /// The image file.
-    pub path: &'a Path,
+    /// The directory the image is in.
+    pub dir: &'a Dir,
+    /// The image's name in it.
+    pub name: &'a OsStr,
     /// What to do with it.
     pub mode: ChecksumMode,
     /// Its size as last seen: for scheduling (largest first) and progress only.
@@ -119,7 +120,7 @@ pub fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
 pub fn check_all(
     files: &[ChecksumJob<'_>],
     now: f64,
-    lock_dir: Option<&Path>,
+    lock_dir: Option<&Dir>,
     jobs: NonZeroUsize,
     progress: &HashProgress,
 ) -> Vec<ChecksumOutcome> {
@@ -129,16 +130,12 @@ pub fn check_all(
         if file.mode == ChecksumMode::Off {
             continue;
         }
-        match file.path.file_name() {
-            Some(name) => match group_of_name.get(name) {
-                Some(&group) => groups[group].push(index),
-                None => {
-                    group_of_name.insert(name, groups.len());
-                    groups.push(vec![index]);
-                }
-            },
-            // No name, no lock file: a group of its own.
-            None => groups.push(vec![index]),
+        match group_of_name.get(file.name) {
+            Some(&group) => groups[group].push(index),
+            None => {
+                group_of_name.insert(file.name, groups.len());
+                groups.push(vec![index]);
+            }
         }
     }
     let checked = pool::map(
@@ -151,10 +148,17 @@ pub fn check_all(
                 .map(|&i| {
                     let file = &files[i];
                     let mut hashed = 0u64;
-                    let outcome = check_with(file.path, file.mode, now, lock_dir, &mut |bytes| {
-                        hashed += bytes;
-                        progress.advance(bytes);
-                    });
+                    let outcome = check_with(
+                        file.dir,
+                        file.name,
+                        file.mode,
+                        now,
+                        lock_dir,
+                        &mut |bytes| {
+                            hashed += bytes;
+                            progress.advance(bytes);
+                        },
+                    );
                     progress.file_done(file.size.saturating_sub(hashed));
                     (i, outcome)
                 })
@@ -168,96 +172,97 @@ pub fn check_all(
     outcomes
 }
 
-/// Checks one image file as `mode` says, at time `now` (unix seconds).
+/// Checks the image `name` of `dir` as `mode` says, at time `now` (unix seconds).
 ///
-/// With `lock_dir` (Nova's lock directory, when it exists), a file whose Nova lock another
-/// process holds (being created or removed) is not hashed, and a sidecar is written only under
-/// that lock, and only if the file did not change while it was hashed: a digest of a file caught
-/// mid-creation would later call it corrupt.
+/// With `lock_dir` (Nova's lock directory; created by the commands that write sidecars), a file
+/// whose Nova lock another process holds (being created or removed) is not hashed, and a
+/// sidecar is written only under that lock, and only if the file did not change while it was
+/// hashed: a digest of a file caught mid-creation would later call it corrupt. (Without a lock
+/// directory there is no Nova to exclude: sidecars are written without a lock.)
 pub fn check(
-    image: &Path,
+    dir: &Dir,
+    name: &OsStr,
     mode: ChecksumMode,
     now: f64,
-    lock_dir: Option<&Path>,
+    lock_dir: Option<&Dir>,
 ) -> ChecksumOutcome {
-    check_with(image, mode, now, lock_dir, &mut |_| {})
+    check_with(dir, name, mode, now, lock_dir, &mut |_| {})
 }
 
 /// Like [`check`], calling `progress` with the bytes of each read as it hashes.
 pub fn check_with(
-    image: &Path,
+    dir: &Dir,
+    name: &OsStr,
     mode: ChecksumMode,
     now: f64,
-    lock_dir: Option<&Path>,
+    lock_dir: Option<&Dir>,
     progress: &mut dyn FnMut(u64),
 ) -> ChecksumOutcome {
     if mode == ChecksumMode::Off {
         return ChecksumOutcome::of(ChecksumState::NotChecked);
     }
-    let lock_path = lock_dir.filter(|dir| dir.is_dir()).and_then(|dir| {
-        let name = image.file_name()?.to_str()?;
-        Some(nova_lock_path(dir, name))
-    });
-    if let Some(path) = &lock_path
-        && held_elsewhere(path).unwrap_or(false)
+    let lock_name = name.to_str().map(nova_lock_name);
+    let lock = lock_dir.zip(lock_name.as_deref());
+    if let Some((locks, lock_name)) = lock
+        && locks.lock_held_elsewhere(lock_name).unwrap_or(false)
     {
         return ChecksumOutcome {
             note: Some(format!(
                 "not hashed: another process holds its lock {}",
-                path.display()
+                locks.join(lock_name).display()
             )),
             ..ChecksumOutcome::of(ChecksumState::NotChecked)
         };
     }
-    let before = identity(image);
-    let (mut outcome, to_write) = check_unwritten(image, mode, now, progress);
+    let before = identity(dir, name);
+    let (mut outcome, to_write) = check_unwritten(dir, name, mode, now, progress);
     let Some(digest) = to_write else {
         return outcome;
     };
-    let lock = match &lock_path {
-        Some(path) => match try_lock(path) {
-            Ok(Some(lock)) => Some(lock),
-            Ok(None) => {
-                return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
-                    "sidecar not written: another process took its lock {}",
-                    path.display()
-                ));
-            }
-            Err(err) => {
-                return ChecksumOutcome::problem(format!(
-                    "cannot take lock {}: {err}",
-                    path.display()
-                ));
-            }
-        },
+    let held = match lock.map(|(locks, lock_name)| (locks, lock_name, locks.try_lock(lock_name))) {
         None => None,
+        Some((_, _, Ok(Some(held)))) => Some(held),
+        Some((locks, lock_name, Ok(None))) => {
+            return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
+                "sidecar not written: another process took its lock {}",
+                locks.join(lock_name).display()
+            ));
+        }
+        Some((locks, lock_name, Err(err))) => {
+            return ChecksumOutcome::problem(format!(
+                "cannot take lock {}: {err}",
+                locks.join(lock_name).display()
+            ));
+        }
     };
-    if before.is_none() || identity(image) != before {
+    if before.is_none() || identity(dir, name) != before {
         return ChecksumOutcome::of(ChecksumState::NotChecked)
             .noted("sidecar not written: the file changed while it was hashed".to_owned());
     }
-    if let Err(err) = write_info(image, &digest, now) {
+    if let Err(err) = write_info(dir, name, &digest, now) {
         outcome = ChecksumOutcome::problem(err.to_string());
     }
-    drop(lock);
+    drop(held);
     outcome
 }
 
 /// Size, mtime and inode: enough to tell a file changed.
-fn identity(path: &Path) -> Option<(u64, i64, i64, u64)> {
-    std::fs::metadata(path)
+fn identity(dir: &Dir, name: &OsStr) -> Option<(u64, i64, u32, u64)> {
+    dir.stat(name)
         .ok()
-        .map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
+        .flatten()
+        .map(|stat| (stat.size, stat.mtime, stat.mtime_nsec, stat.ino))
 }
 
 /// The outcome, and the digest to store in a new `.info` when the mode writes one.
 fn check_unwritten(
-    image: &Path,
+    dir: &Dir,
+    image: &OsStr,
     mode: ChecksumMode,
     now: f64,
     progress: &mut dyn FnMut(u64),
 ) -> (ChecksumOutcome, Option<String>) {
-    let stored = match read_stored_checksum(image) {
+    let stored = match read_stored_checksum(dir, image) {
         Ok(stored) => stored,
         Err(err) => return (ChecksumOutcome::problem(err.to_string()), None),
     };
@@ -265,7 +270,7 @@ fn check_unwritten(
         if mode == ChecksumMode::Audit {
             return (ChecksumOutcome::of(ChecksumState::Missing), None);
         }
-        return match hash_file_with(image, progress) {
+        return match hash_entry_with(dir, image, progress) {
             Ok(digest) => (
                 ChecksumOutcome {
                     actual: Some(digest.clone()),
@@ -274,7 +279,10 @@ fn check_unwritten(
                 Some(digest),
             ),
             Err(err) => (
-                ChecksumOutcome::problem(format!("cannot hash {}: {err}", image.display())),
+                ChecksumOutcome::problem(format!(
+                    "cannot hash {}: {err}",
+                    dir.join(image).display()
+                )),
                 None,
             ),
         };
@@ -294,7 +302,7 @@ fn check_unwritten(
             return (outcome.noted(note), None);
         }
     }
-    match verify_with(image, &stored, progress) {
+    match verify_with(dir, image, &stored, progress) {
         Ok(Verification::Valid) => {
             // Writing a legacy digest into .info retires the .sha1 (Folsom's migration).
             let migrate = stored.format == SidecarFormat::Sha1 && mode != ChecksumMode::Audit;
@@ -312,7 +320,7 @@ fn check_unwritten(
             ChecksumOutcome {
                 note: Some(format!(
                     "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
-                    image.display(),
+                    dir.join(image).display(),
                     stored.path.display()
                 )),
                 problem: true,

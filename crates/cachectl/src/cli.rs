@@ -83,8 +83,12 @@ pub struct PassArgs {
     /// Verify base files against their checksum sidecars.
     #[arg(long)]
     pub checksum: bool,
-    /// Remove even though some files under the instances path cannot be read (after looking).
-    #[arg(long)]
+    /// Unreadable files you have looked at: lines `<inode> <size> <mtime> <path>`, as reports
+    /// print them. While such a file stays unchanged, it does not stop removals.
+    #[arg(long, value_name = "FILE")]
+    pub ack_unreadable: Option<PathBuf>,
+    /// Replaced by --ack-unreadable (kept to say so).
+    #[arg(long, hide = true)]
     pub skip_unreadable: bool,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -278,13 +282,15 @@ pub fn run(cli: &Cli) -> u8 {
             },
             &mut out,
         ),
-        Command::Verify(args) => crate::verify::run(
-            &scan_config(cli),
-            args,
-            now(),
-            crate::progress::wanted(cli.quiet),
-            &mut out,
-        ),
+        Command::Verify(args) => now().and_then(|now| {
+            crate::verify::run(
+                &scan_config(cli),
+                args,
+                now,
+                crate::progress::wanted(cli.quiet),
+                &mut out,
+            )
+        }),
         Command::Inspect(args) => crate::inspect::run(args, &mut out),
         Command::Demo(args) => crate::demo::run(args, &mut out),
     };
@@ -336,6 +342,15 @@ fn run_pass(
     checksum: ChecksumMode,
     out: &mut dyn Write,
 ) -> Result<u8, CommandError> {
+    if args.skip_unreadable {
+        return Err(CommandError::Other {
+            message: "--skip-unreadable is gone: it let through every unreadable file, the next \
+                      one too; list the files you have looked at in a file and give it with \
+                      --ack-unreadable FILE (reports print the lines)"
+                .to_owned(),
+            code: exit::USAGE,
+        });
+    }
     let config = PassConfig {
         scan: scan_config(cli),
         host: cli.host.clone().unwrap_or_else(hostname),
@@ -354,9 +369,9 @@ fn run_pass(
         } else {
             ChecksumMode::Off
         },
-        skip_unreadable: args.skip_unreadable,
+        ack_unreadable: args.ack_unreadable.clone(),
         action,
-        now: now(),
+        now: now()?,
         jobs: args.jobs.get(),
         progress: crate::progress::wanted(cli.quiet),
     };
@@ -384,17 +399,24 @@ pub fn hostname() -> String {
         .into_owned()
 }
 
-/// The time of the run, unix seconds. `CACHECTL_NOW` pins it (tests, reproducing a report).
-pub fn now() -> i64 {
-    if let Some(pinned) = std::env::var("CACHECTL_NOW")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return pinned;
+/// The time of the run, unix seconds. `CACHECTL_NOW` pins it (tests, reproducing a report); a
+/// value that is not a number of seconds is a usage error, not ignored.
+pub fn now() -> Result<i64, CommandError> {
+    if let Some(pinned) = std::env::var_os("CACHECTL_NOW") {
+        return pinned
+            .to_str()
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| CommandError::Other {
+                message: format!(
+                    "CACHECTL_NOW={} is not a time: expected unix seconds, like 1800000000",
+                    cachectl_naming::quote(&pinned)
+                ),
+                code: exit::USAGE,
+            });
     }
-    std::time::SystemTime::now()
+    Ok(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
 }
 
 #[cfg(test)]

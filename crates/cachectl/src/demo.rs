@@ -17,7 +17,6 @@ use cachectl_naming::{classify, fingerprint};
 use cachectl_policy::{Ages, EphemeralConfig};
 use cachectl_qcow2::{Qcow2Spec, create_image};
 
-use crate::apply::touch;
 use crate::checksums::ChecksumMode;
 use crate::cli::{CommandError, DemoArgs};
 use crate::exit;
@@ -41,7 +40,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("cachectl-demo-{}", std::process::id())),
     };
-    let now = crate::cli::now();
+    let now = crate::cli::now()?;
     let host = build(&dir, now).map_err(|err| CommandError::Other {
         message: format!("cannot build the sample host in {}: {err}", dir.display()),
         code: exit::FAILURE,
@@ -56,7 +55,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
         ephemeral: EphemeralConfig::default(),
         inventory: Some(host.inventory.clone()),
         checksum: ChecksumMode::Audit,
-        skip_unreadable: false,
+        ack_unreadable: None,
         action: Action::Audit,
         now,
         jobs: crate::pool::default_jobs(),
@@ -193,8 +192,14 @@ pub fn build(dir: &Path, now: i64) -> io::Result<SampleHost> {
     let kernel_path = base.join(&kernel.fp);
     fs::write(&kernel_path, b"\x7fELF demo kernel image\n".repeat(4096))?;
     let digest = cachectl_sidecar::hash_file(&kernel_path)?;
-    cachectl_sidecar::write_info(&kernel_path, &digest, (now - 2 * DAY) as f64)
-        .map_err(io::Error::other)?;
+    let base_dir = cachectl_fs::Dir::open(&base)?;
+    cachectl_sidecar::write_info(
+        &base_dir,
+        kernel_path.file_name().unwrap_or_default(),
+        &digest,
+        (now - 2 * DAY) as f64,
+    )
+    .map_err(io::Error::other)?;
     touch(&kernel_path, now - 2 * DAY)?;
     touch(&cachectl_sidecar::info_path(&kernel_path), now - 2 * DAY)?;
 
@@ -286,4 +291,14 @@ fn sparse_file(path: &Path, size: u64, mtime: i64) -> io::Result<()> {
     file.set_len(size)?;
     drop(file);
     touch(path, mtime)
+}
+
+/// Sets the access and modification times of a file of the sample host.
+fn touch(path: &Path, mtime: i64) -> io::Result<()> {
+    let time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(mtime).unwrap_or(0));
+    File::options()
+        .write(true)
+        .open(path)?
+        .set_times(fs::FileTimes::new().set_accessed(time).set_modified(time))
 }

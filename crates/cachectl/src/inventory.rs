@@ -8,7 +8,7 @@
 //! ```
 //! Unknown fields are ignored, so a dump of Nova's instance objects can be given as it is.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use cachectl_policy::Instance;
@@ -86,24 +86,14 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String
     Ok(text)
 }
 
-/// Reads an inventory from `path`, or from standard input when `path` is `-`.
+/// Reads an inventory from `path`, or from standard input when `path` is `-` (bounded, and a FIFO
+/// nobody writes to is given up after a while: see [`crate::input`]).
 pub fn load(path: &Path) -> Result<Vec<Instance>, InventoryError> {
     let read_error = |source| InventoryError::Read {
         path: path.to_owned(),
         source,
     };
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        io::stdin()
-            .lock()
-            .take(MAX_INVENTORY_LEN)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|file| file.take(MAX_INVENTORY_LEN).read_to_end(&mut bytes))
-            .map_err(read_error)?;
-    }
+    let bytes = crate::input::read_input(path, MAX_INVENTORY_LEN).map_err(read_error)?;
     parse(path, &bytes)
 }
 

@@ -9,11 +9,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ack;
 pub mod apply;
 pub mod checksums;
 pub mod cli;
 pub mod demo;
 pub mod exit;
+pub mod input;
 pub mod inspect;
 pub mod inventory;
 pub mod locks;

@@ -2,77 +2,47 @@
 //!
 //! oslo.concurrency's external locks (which Nova takes around creating and removing a base file,
 //! and around `compute_nodes`) are `fcntl` write locks on the whole lock file, as Python's
-//! `fcntl.lockf` takes them. These are the same locks, so Nova and cachectl exclude each other.
-//! They belong to the process: closing any descriptor of a lock file releases them, so lock files
-//! are opened only here, once each.
+//! `fcntl.lockf` takes them. cachectl takes the same locks ([`cachectl_fs::Dir::try_lock`]), so
+//! Nova and cachectl exclude each other. A Nova process waiting on a lock file never checks that
+//! the name still names the file it locked, so cachectl never unlinks a lock file: lock files
+//! pile up instead, one per image ever cached (Nova bug 1256306), and reports count those whose
+//! cache file is gone ([`stale_lock_files`]).
 
-use std::fs::{self, File, OpenOptions};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-
-use cachectl_sidecar::match_directory_owner;
-use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::fs::{FlockOperation, fcntl_lock};
+use cachectl_fs::{Dir, Kind, Lock};
+use cachectl_naming::classify_os;
 
 /// The prefix oslo.concurrency gives Nova's lock files.
 pub const NOVA_PREFIX: &str = "nova-";
-
-/// A held lock; dropping it releases the lock.
-#[derive(Debug)]
-pub struct Lock {
-    _file: File,
-    path: PathBuf,
-}
-
-impl Lock {
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
+/// The directory Nova keeps its lock files in, under the instances path.
+pub const LOCKS_DIR: &str = "locks";
 
 /// The lock file Nova uses for `name` (a base file name, or `storage-registry-lock`).
-pub fn nova_lock_path(lock_dir: &Path, name: &str) -> PathBuf {
-    lock_dir.join(format!("{NOVA_PREFIX}{name}"))
+pub fn nova_lock_name(name: &str) -> OsString {
+    OsString::from(format!("{NOVA_PREFIX}{name}"))
 }
 
-/// Takes the lock at `path` if no other process holds it; `Ok(None)` if one does.
-pub fn try_lock(path: &Path) -> io::Result<Option<Lock>> {
-    let file = open_lock_file(path)?;
-    match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Some(Lock {
-            _file: file,
-            path: path.to_owned(),
-        })),
-        Err(err) if err == rustix::io::Errno::AGAIN || err == rustix::io::Errno::ACCESS => Ok(None),
-        Err(err) => Err(err.into()),
+/// Opens Nova's lock directory under the instances path: created if missing when `create` (for
+/// the commands that take locks), else `Ok(None)` if there is none.
+pub fn open_lock_dir(instances: &Dir, create: bool) -> io::Result<Option<Dir>> {
+    let name = OsStr::new(LOCKS_DIR);
+    if create {
+        instances.create_child(name).map(Some)
+    } else {
+        instances.open_child(name)
     }
 }
 
-/// Whether another process holds the lock at `path` now. Creates nothing: a lock file that does
-/// not exist is held by nobody. (Used by read-only passes, to say what a `clean` would keep.)
-pub fn held_elsewhere(path: &Path) -> io::Result<bool> {
-    let file = match OpenOptions::new().append(true).open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(err) => return Err(err),
-    };
-    match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
-        // Released when `file` closes, at once.
-        Ok(()) => Ok(false),
-        Err(err) if err == rustix::io::Errno::AGAIN || err == rustix::io::Errno::ACCESS => Ok(true),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Takes the lock at `path`, waiting up to `timeout` for another process to release it.
-pub fn lock_within(path: &Path, timeout: Duration) -> io::Result<Option<Lock>> {
+/// Takes the lock `name` in `dir`, waiting up to `timeout` for another process to release it.
+pub fn lock_within(dir: &Dir, name: &OsStr, timeout: Duration) -> io::Result<Option<Lock>> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(lock) = try_lock(path)? {
+        if let Some(lock) = dir.try_lock(name)? {
             return Ok(Some(lock));
         }
         if Instant::now() >= deadline {
@@ -82,26 +52,41 @@ pub fn lock_within(path: &Path, timeout: Duration) -> io::Result<Option<Lock>> {
     }
 }
 
-/// Opens (creating if needed) a lock file as oslo.concurrency does, in append mode. What root
-/// creates (the lock directory, the lock file) takes the owner of its parent, so Nova can still
-/// open it.
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    if let Some(dir) = path.parent()
-        && !dir.is_dir()
-    {
-        fs::create_dir_all(dir)?;
-        if let Some(parent) = dir.parent() {
-            match_directory_owner(File::open(dir)?, parent)?;
+/// How many of Nova's lock files name a cache file (an image) that is not in `cache_names`.
+/// They stay: a process may be waiting on any of them.
+pub fn stale_lock_files(locks: &Dir, cache_names: &HashSet<&str>) -> io::Result<usize> {
+    Ok(locks
+        .entries()?
+        .iter()
+        .filter(|(_, kind)| *kind == Kind::Regular)
+        .filter_map(|(name, _)| name.to_str()?.strip_prefix(NOVA_PREFIX))
+        .filter(|image| {
+            classify_os(OsStr::new(image)).kind().is_image() && !cache_names.contains(image)
+        })
+        .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_lock_files_are_those_of_images_gone() -> io::Result<()> {
+        let temp = tempfile::tempdir()?;
+        let fp = "17d1b00b81642842e514494a78e804e9a511637c";
+        for name in [
+            format!("nova-{fp}"),
+            format!("nova-{fp}_5"),
+            "nova-swap_512".to_owned(),
+            "nova-storage-registry-lock".to_owned(),
+            "cachectl-clean".to_owned(),
+        ] {
+            std::fs::write(temp.path().join(name), b"")?;
         }
+        let locks = Dir::open(temp.path())?;
+        let present = format!("{fp}_5");
+        let cache = HashSet::from([present.as_str()]);
+        assert_eq!(stale_lock_files(&locks, &cache)?, 2);
+        Ok(())
     }
-    let existed = path.exists();
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .open(path)?;
-    if !existed && let Some(dir) = path.parent() {
-        match_directory_owner(&file, dir)?;
-    }
-    Ok(file)
 }

@@ -1,25 +1,30 @@
 //! One pass over the cache: `audit` (read-only) and `clean` (the pass itself).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use cachectl_fs::{Dir, Lock};
 use cachectl_naming::{EntryKind, classify};
 use cachectl_policy::{
-    Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, Reason, State, StorageUsers,
-    Warning, plan,
+    Ages, DoubtOutcome, EphemeralConfig, Facts, FileDecision, FileType, Plan, Reason, State,
+    StorageUsers, Warning, plan,
 };
 
+use crate::ack::{self, AckError};
 use crate::apply::{RemoveOutcome, lock_entries, lock_name, remove_base_file, touch};
 use crate::checksums::{
     ChecksumJob, ChecksumMode, ChecksumOutcome, ChecksumState, check_all, hash_progress,
 };
 use crate::exit;
 use crate::inventory::{self, InventoryError};
-use crate::locks::{Lock, held_elsewhere, nova_lock_path, try_lock};
-use crate::report::{FileEntry, FileState, OrphanEntry, Report, SCHEMA, UsedBy, WarningEntry};
-use crate::scan::{COMPUTE_NODES, LOCKS_DIR, Scan, ScanConfig, ScanError, scan_with_jobs};
-use crate::storage::{self, Registry, StorageError};
+use crate::locks::{nova_lock_name, open_lock_dir, stale_lock_files};
+use crate::report::{
+    FileEntry, FileState, OrphanEntry, Report, SCHEMA, UnreadableEntry, UsedBy, WarningEntry,
+};
+use crate::scan::{Scan, ScanConfig, ScanError, scan_with_jobs};
+use crate::storage::{self, COMPUTE_NODES, Registry, StorageError};
 
 /// The lock file that keeps two `cachectl clean` from running on one storage at once.
 pub const PASS_LOCK: &str = "cachectl-clean";
@@ -53,8 +58,8 @@ pub struct PassConfig {
     pub inventory: Option<PathBuf>,
     /// What to do about checksums.
     pub checksum: ChecksumMode,
-    /// `--skip-unreadable`.
-    pub skip_unreadable: bool,
+    /// `--ack-unreadable`: the unreadable files an operator has looked at.
+    pub ack_unreadable: Option<PathBuf>,
     /// Audit or clean.
     pub action: Action,
     /// The time of the pass, unix seconds.
@@ -71,6 +76,17 @@ pub enum PassError {
     /// The inventory is unusable: nothing was done.
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// The acknowledgements are unusable: nothing was done.
+    #[error(transparent)]
+    Ack(#[from] AckError),
+    /// The instances path or the cache directory cannot be opened: nothing was done.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A directory cannot be listed: nothing was done.
     #[error(transparent)]
     Scan(#[from] ScanError),
@@ -94,9 +110,11 @@ impl PassError {
     /// The exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Inventory(_) => exit::BAD_INPUT,
+            Self::Inventory(_) | Self::Ack(_) => exit::BAD_INPUT,
             Self::Busy(_) => exit::BUSY,
-            Self::Scan(_) | Self::Storage(_) | Self::Lock { .. } => exit::FAILURE,
+            Self::Scan(_) | Self::Storage(_) | Self::Lock { .. } | Self::Open { .. } => {
+                exit::FAILURE
+            }
         }
     }
 }
@@ -117,11 +135,24 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         .as_deref()
         .map(inventory::load)
         .transpose()?;
-    let base_dir = config.scan.base_dir();
+    let acknowledged = config
+        .ack_unreadable
+        .as_deref()
+        .map(ack::load)
+        .transpose()?
+        .unwrap_or_default();
     let changes = config.action == Action::Clean { dry_run: false };
     let mut warnings = Vec::new();
 
-    if !base_dir.is_dir() {
+    let open_error = |path: PathBuf| move |source| PassError::Open { path, source };
+    let instances_path = &config.scan.instances_path;
+    // A missing instances path is a configuration error (a typo), not "nothing to do".
+    let instances_dir = Dir::open(instances_path).map_err(open_error(instances_path.clone()))?;
+    let base_dir = config.scan.base_dir();
+    let Some(base) = instances_dir
+        .open_child(OsStr::new(&config.scan.base_dir_name))
+        .map_err(open_error(base_dir.clone()))?
+    else {
         let mut report = empty_report(config, false);
         report.warnings.push(WarningEntry {
             code: "no_base_dir",
@@ -131,21 +162,29 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
             report,
             exit_code: exit::SUCCESS,
         });
-    }
-
-    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
-    let _pass_lock: Option<Lock> = if changes {
-        let path = lock_dir.join(PASS_LOCK);
-        let lock = try_lock(&path).map_err(|source| PassError::Lock {
-            path: path.clone(),
-            source,
-        })?;
-        Some(lock.ok_or(PassError::Busy(path))?)
-    } else {
-        None
     };
 
-    let storage_users = storage_users(config, changes, &mut warnings)?;
+    let lock_error = |path: PathBuf| move |source| PassError::Lock { path, source };
+    let lock_dir = open_lock_dir(&instances_dir, changes).map_err(lock_error(
+        instances_dir.join(OsStr::new(crate::locks::LOCKS_DIR)),
+    ))?;
+    let _pass_lock: Option<Lock> = match (&lock_dir, changes) {
+        (Some(locks), true) => {
+            let name = OsStr::new(PASS_LOCK);
+            let lock = locks.try_lock(name).map_err(lock_error(locks.join(name)))?;
+            Some(lock.ok_or(PassError::Busy(locks.join(name)))?)
+        }
+        _ => None,
+    };
+
+    let mut register_failed = false;
+    let storage_users = storage_users(
+        config,
+        &instances_dir,
+        lock_dir.as_ref().filter(|_| changes),
+        &mut warnings,
+        &mut register_failed,
+    )?;
 
     let mut facts = Facts {
         host: config.host.clone(),
@@ -157,10 +196,11 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         disks: Vec::new(),
         instance_dirs: Vec::new(),
         unreadable: Vec::new(),
-        skip_unreadable: config.skip_unreadable,
+        acknowledged,
         ephemeral: config.ephemeral.clone(),
     };
-    let mut first_scan = scan_with_jobs(&config.scan, config.jobs)?;
+    let mut first_scan = scan_with_jobs(&config.scan, &base, config.jobs)?;
+    let registry_leftovers = std::mem::take(&mut first_scan.registry_leftovers);
     set_scan_facts(&mut facts, &mut first_scan);
     let first_plan = plan(&facts);
 
@@ -179,20 +219,43 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         })
         .collect();
 
-    if changes {
-        for (decision, file) in first_plan.files.iter().zip(&first_scan.files) {
-            if decision.touch
-                && let Err(err) = touch(&file.path, config.now)
+    let mut touch_failed = false;
+    match (&lock_dir, changes) {
+        (Some(locks), true) => {
+            for (decision, file) in first_plan.files.iter().zip(&first_scan.files) {
+                if decision.touch
+                    && let Err(err) = touch(&base, file.name(), config.now)
+                {
+                    touch_failed = true;
+                    warnings.push(WarningEntry {
+                        code: "touch_failed",
+                        message: format!(
+                            "cannot refresh the mtime of {}: {err}",
+                            file.path.display()
+                        ),
+                    });
+                }
+            }
+            remove_confirmed(
+                config,
+                &base,
+                locks,
+                &mut facts,
+                &first_scan,
+                &mut fates,
+                &mut warnings,
+            )?;
+            if !registry_leftovers.is_empty()
+                && let Err(err) =
+                    storage::remove_leftovers(&instances_dir, locks, &registry_leftovers)
             {
                 warnings.push(WarningEntry {
-                    code: "touch_failed",
-                    message: format!("cannot refresh the mtime of {}: {err}", file.path.display()),
+                    code: "remove_failed",
+                    message: format!("cannot remove the leftovers of interrupted writes of {COMPUTE_NODES}: {err}"),
                 });
             }
         }
-        remove_confirmed(config, &mut facts, &first_scan, &mut fates, &mut warnings)?;
-    } else {
-        note_held_locks(config, &mut fates);
+        _ => note_held_locks(lock_dir.as_ref(), &mut fates),
     }
 
     // Only files that stay are hashed: a checksum of a file being removed helps nobody.
@@ -209,7 +272,8 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                 && matches!(fate.state, FileState::InUse | FileState::TooYoung)
                 && file.fact.file_type == FileType::Regular;
             ChecksumJob {
-                path: &file.path,
+                dir: &base,
+                name: file.name(),
                 mode: if hashed { mode } else { ChecksumMode::Off },
                 size: file.fact.size,
             }
@@ -219,13 +283,28 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let checksums: Vec<ChecksumOutcome> = check_all(
         &jobs,
         config.now as f64,
-        Some(&lock_dir),
+        lock_dir.as_ref(),
         config.jobs,
         &progress,
     );
     progress.finish();
 
-    let report = build_report(
+    let cache_names: HashSet<&str> = first_scan
+        .files
+        .iter()
+        .zip(&fates)
+        .filter(|(_, fate)| fate.state != FileState::Removed)
+        .map(|(file, _)| file.fact.name.as_str())
+        .collect();
+    let stale_locks = match &lock_dir {
+        Some(locks) => stale_lock_files(locks, &cache_names).unwrap_or_else(|err| {
+            tracing::warn!(dir = %locks.path().display(), "cannot list the lock files: {err}");
+            0
+        }),
+        None => 0,
+    };
+
+    let mut report = build_report(
         config,
         &facts.storage_users,
         &first_scan,
@@ -234,27 +313,34 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         &checksums,
         warnings,
     );
-    let exit_code = exit_code_of(&report, first_plan.removal_blocked);
+    report.summary.stale_lock_files = stale_locks;
+    let exit_code = exit_code_of(
+        &report,
+        first_plan.removal_blocked,
+        register_failed || touch_failed,
+    );
     Ok(PassOutcome { report, exit_code })
 }
 
 /// Who shares the storage, from `compute_nodes` as it is before this pass registers this host
-/// (so an empty or malformed registry still means "unknown" for this pass); then, for a `clean`,
-/// registers this host.
+/// (so an empty or malformed registry still means "unknown" for this pass); then, when given
+/// Nova's lock directory (a `clean`), registers this host.
 fn storage_users(
     config: &PassConfig,
-    changes: bool,
+    instances: &Dir,
+    locks: Option<&Dir>,
     warnings: &mut Vec<WarningEntry>,
+    register_failed: &mut bool,
 ) -> Result<StorageUsers, PassError> {
-    let instances_path = &config.scan.instances_path;
-    let registry = storage::read_registry(instances_path)?;
+    let registry = storage::read_registry(instances)?;
     let users = registry.users(&config.host, config.now as f64);
+    let changes = locks.is_some();
     match &registry {
         Registry::Empty => warnings.push(WarningEntry {
             code: "compute_nodes_empty",
             message: format!(
                 "{} is empty (an interrupted rewrite?): every instance record counts{}",
-                instances_path.join(COMPUTE_NODES).display(),
+                instances.join(OsStr::new(COMPUTE_NODES)).display(),
                 if changes {
                     "; this host registered itself in it"
                 } else {
@@ -275,14 +361,17 @@ fn storage_users(
         }),
         Registry::Absent | Registry::Hosts(_) => {}
     }
-    if changes {
-        match storage::register(instances_path, &config.host, config.now as f64) {
+    if let Some(locks) = locks {
+        match storage::register(instances, locks, &config.host, config.now as f64) {
             // Said above, with the malformed file.
             Ok(()) | Err(StorageError::Malformed(_)) => {}
-            Err(err) => warnings.push(WarningEntry {
-                code: "register_failed",
-                message: format!("cannot register this host: {err}"),
-            }),
+            Err(err) => {
+                *register_failed = true;
+                warnings.push(WarningEntry {
+                    code: "register_failed",
+                    message: format!("cannot register this host: {err}"),
+                });
+            }
         }
     }
     Ok(users)
@@ -307,15 +396,17 @@ struct Fate {
 }
 
 /// Removes the removable files, batch by batch: takes Nova's locks, scans again under them and
-/// removes only what the new plan still removes, unchanged since the first scan.
+/// removes only what the new plan still removes, unchanged since the first scan. Lock files stay
+/// (a process may be waiting on one).
 fn remove_confirmed(
     config: &PassConfig,
+    base: &Dir,
+    lock_dir: &Dir,
     facts: &mut Facts,
     first_scan: &Scan,
     fates: &mut [Fate],
     warnings: &mut Vec<WarningEntry>,
 ) -> Result<(), PassError> {
-    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
     // Images before their sidecars, so that a sidecar goes only once its image has gone.
     let mut candidates: Vec<usize> = (0..fates.len())
         .filter(|&i| fates[i].state == FileState::Removable)
@@ -328,11 +419,8 @@ fn remove_confirmed(
         .collect();
     for batch in candidates.chunks(LOCK_BATCH) {
         let names = batch.iter().map(|&i| fates[i].decision.name.as_str());
-        let locks = lock_entries(&lock_dir, names).map_err(|source| PassError::Lock {
-            path: lock_dir.clone(),
-            source,
-        })?;
-        let mut rescan = scan_with_jobs(&config.scan, config.jobs)?;
+        let locks = lock_entries(lock_dir, names);
+        let mut rescan = scan_with_jobs(&config.scan, base, config.jobs)?;
         set_scan_facts(facts, &mut rescan);
         let replan = plan(facts);
         let now_by_name: HashMap<&str, usize> = replan
@@ -352,11 +440,17 @@ fn remove_confirmed(
                 .is_some_and(|&image| fates[image].state != FileState::Removed);
             let fate = &mut fates[i];
             let name = fate.decision.name.clone();
-            let note = if let Some(path) = locks.busy.get(lock_name(&name)) {
-                Some(format!(
-                    "another process holds its lock {}: kept this pass",
-                    path.display()
-                ))
+            let note = if let Some((path, problem)) = locks.busy.get(lock_name(&name)) {
+                Some(match problem {
+                    None => format!(
+                        "another process holds its lock {}: kept this pass",
+                        path.display()
+                    ),
+                    Some(problem) => format!(
+                        "its lock {} cannot be taken ({problem}): kept this pass",
+                        path.display()
+                    ),
+                })
             } else if image_not_removed {
                 Some("kept: its image was not removed".to_owned())
             } else {
@@ -381,7 +475,7 @@ fn remove_confirmed(
             let (file, decision) = (&rescan.files[j], &replan.files[j]);
             let unchanged = file.dev_ino == first.dev_ino && file.fact.mtime == first.fact.mtime;
             if unchanged && decision.state == State::Remove {
-                fate.state = match remove_base_file(&first.path) {
+                fate.state = match remove_base_file(base, first.name()) {
                     RemoveOutcome::Removed | RemoveOutcome::AlreadyGone => FileState::Removed,
                     RemoveOutcome::Failed(message) => {
                         fate.notes.push(message.clone());
@@ -402,38 +496,35 @@ fn remove_confirmed(
                 fate.notes.push("changed during the pass: kept".to_owned());
             }
         }
-        // As Nova does after removing a base file (not a swap or ephemeral base), its lock file
-        // goes too (still held here).
-        for (name, lock) in &locks.held {
-            let removed_image = index_of.get(name.as_str()).is_some_and(|&i| {
-                fates[i].state == FileState::Removed
-                    && matches!(
-                        fates[i].decision.kind,
-                        EntryKind::Original | EntryKind::Resized | EntryKind::LegacySmall
-                    )
-            });
-            if removed_image && let Err(err) = std::fs::remove_file(lock.path()) {
-                tracing::debug!(lock = %lock.path().display(), "cannot remove the lock file: {err}");
-            }
-        }
+        // Unlike Nova, the lock files stay: a Nova process may be waiting on one, and would then
+        // lock a file with no name while the next one locks a new file of the same name.
         drop(locks);
     }
     Ok(())
 }
 
 /// What a `clean` would do about locks, said by a read-only pass: a file whose lock another
-/// process holds now would be kept.
-fn note_held_locks(config: &PassConfig, fates: &mut [Fate]) {
-    let lock_dir = config.scan.instances_path.join(LOCKS_DIR);
+/// process holds now (or whose lock file cannot be used) would be kept.
+fn note_held_locks(lock_dir: Option<&Dir>, fates: &mut [Fate]) {
+    let Some(lock_dir) = lock_dir else {
+        return;
+    };
     for fate in fates.iter_mut().filter(|f| f.state == FileState::Removable) {
-        let path = nova_lock_path(&lock_dir, lock_name(&fate.decision.name));
-        if held_elsewhere(&path).unwrap_or(false) {
-            fate.state = FileState::InUse;
-            fate.notes.push(format!(
+        let name = nova_lock_name(lock_name(&fate.decision.name));
+        let path = lock_dir.join(&name);
+        let note = match lock_dir.lock_held_elsewhere(&name) {
+            Ok(false) => continue,
+            Ok(true) => format!(
                 "another process holds its lock {}: a clean now would keep it",
                 path.display()
-            ));
-        }
+            ),
+            Err(err) => format!(
+                "its lock {} cannot be taken ({err}): a clean now would keep it",
+                path.display()
+            ),
+        };
+        fate.state = FileState::InUse;
+        fate.notes.push(note);
     }
 }
 
@@ -454,6 +545,7 @@ fn empty_report(config: &PassConfig, base_dir_exists: bool) -> Report {
         warnings: Vec::new(),
         files: Vec::new(),
         orphan_dirs: Vec::new(),
+        unreadable_files: Vec::new(),
     }
 }
 
@@ -528,20 +620,38 @@ fn build_report(
         })
         .collect();
     // Unreadable disks, and cache files that stay whose own chain cannot be read.
-    let unreadable = plan
+    report.unreadable_files = plan
         .warnings
         .iter()
-        .filter(|w| matches!(w, Warning::UnreadableFile { .. }))
-        .count();
+        .filter_map(|warning| match warning {
+            Warning::UnreadableFile { file, outcome } => Some(UnreadableEntry {
+                path: file.path.clone(),
+                problem: file.problem.clone(),
+                rule: file.read_as.into(),
+                outcome: (*outcome).into(),
+                inode: file.identity.map(|id| id.ino),
+                size_bytes: file.identity.map(|id| id.size),
+                mtime: file.identity.map(|id| id.mtime),
+                ack: ack::line(file),
+            }),
+            _ => None,
+        })
+        .collect();
+    let unreadable = report.unreadable_files.len();
     report.summarize(scan.probed, unreadable);
     report
 }
 
 fn warning_entry(warning: &Warning) -> WarningEntry {
     let code = match warning {
-        Warning::UnreadableFile { .. } => "unreadable_file",
+        Warning::UnreadableFile { outcome, .. } => match outcome {
+            DoubtOutcome::Blocks | DoubtOutcome::BlocksChangedSinceAcknowledged => {
+                "unreadable_file"
+            }
+            DoubtOutcome::Acknowledged => "unreadable_acknowledged",
+            DoubtOutcome::WarnsOnly => "unreadable_not_a_disk",
+        },
         Warning::RemovalBlocked { .. } => "removal_blocked",
-        Warning::UnreadableSkipped { .. } => "unreadable_skipped",
         Warning::AbsentBaseFile { .. } => "absent_base_file",
         Warning::AbsentSwapOrEphemeral { .. } => "absent_swap_or_ephemeral",
         Warning::RecordsIgnored { .. } => "records_ignored",
@@ -554,8 +664,10 @@ fn warning_entry(warning: &Warning) -> WarningEntry {
 }
 
 /// The exit code a report calls for: the first of these that applies.
-fn exit_code_of(report: &Report, removal_blocked: bool) -> u8 {
-    if removal_blocked {
+fn exit_code_of(report: &Report, removal_blocked: bool, write_failed: bool) -> u8 {
+    if write_failed {
+        exit::FAILURE
+    } else if removal_blocked {
         exit::UNREADABLE
     } else if report.summary.remove_failed > 0 {
         exit::REMOVE_FAILED

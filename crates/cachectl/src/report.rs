@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use cachectl_policy::HumanDuration;
+use cachectl_policy::{DoubtOutcome, HumanDuration, ReadAs};
 use serde::Serialize;
 
 use crate::checksums::ChecksumState;
@@ -116,6 +116,88 @@ pub struct OrphanEntry {
     pub disks: Vec<String>,
 }
 
+/// Why an unreadable file was read as a possible disk: the rule that decides what follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreadableRule {
+    /// A name Nova gives disks: blocks.
+    NovaDiskName,
+    /// Listed in its instance's `disk.info`: blocks.
+    DiskInfo,
+    /// A directory that cannot be walked: blocks.
+    Directory,
+    /// A cache file that stays: blocks.
+    CacheFile,
+    /// Anything else: a warning only.
+    OtherFile,
+}
+
+impl From<ReadAs> for UnreadableRule {
+    fn from(read_as: ReadAs) -> Self {
+        match read_as {
+            ReadAs::NovaDiskName => Self::NovaDiskName,
+            ReadAs::DiskInfo => Self::DiskInfo,
+            ReadAs::Directory => Self::Directory,
+            ReadAs::CacheFile => Self::CacheFile,
+            ReadAs::OtherFile => Self::OtherFile,
+        }
+    }
+}
+
+/// What an unreadable file meant for the pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreadableOutcome {
+    /// Nothing was removed because of it.
+    Blocks,
+    /// It was acknowledged, but has changed since: nothing was removed because of it.
+    BlocksChangedSinceAcknowledged,
+    /// Acknowledged and unchanged: it stopped nothing.
+    Acknowledged,
+    /// Not a declared disk: it stopped nothing.
+    Warns,
+}
+
+impl From<DoubtOutcome> for UnreadableOutcome {
+    fn from(outcome: DoubtOutcome) -> Self {
+        match outcome {
+            DoubtOutcome::Blocks => Self::Blocks,
+            DoubtOutcome::BlocksChangedSinceAcknowledged => Self::BlocksChangedSinceAcknowledged,
+            DoubtOutcome::Acknowledged => Self::Acknowledged,
+            DoubtOutcome::WarnsOnly => Self::Warns,
+        }
+    }
+}
+
+impl UnreadableOutcome {
+    /// Whether the file stopped every removal.
+    pub fn blocks(self) -> bool {
+        matches!(self, Self::Blocks | Self::BlocksChangedSinceAcknowledged)
+    }
+}
+
+/// A file under the instances path (or a cache file that stays) that may be a disk and cannot be
+/// read.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadableEntry {
+    /// Relative to the instances path; a cache file's name.
+    pub path: String,
+    /// Why it cannot be read.
+    pub problem: String,
+    /// Why it was read.
+    pub rule: UnreadableRule,
+    /// What followed.
+    pub outcome: UnreadableOutcome,
+    /// Its inode, when it could be `stat`ed.
+    pub inode: Option<u64>,
+    /// Its size.
+    pub size_bytes: Option<u64>,
+    /// Its mtime, unix seconds.
+    pub mtime: Option<i64>,
+    /// The line of an `--ack-unreadable` file that acknowledges it as it is now.
+    pub ack: Option<String>,
+}
+
 /// Totals.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -157,6 +239,8 @@ pub struct Summary {
     pub files_probed: usize,
     /// Files under the instances path that could not be read.
     pub unreadable: usize,
+    /// Nova's lock files whose cache file is gone: they stay, as a process may wait on one.
+    pub stale_lock_files: usize,
 }
 
 /// The report of `audit` or `clean`.
@@ -186,6 +270,8 @@ pub struct Report {
     pub files: Vec<FileEntry>,
     /// Directories no record claims (only with an inventory).
     pub orphan_dirs: Vec<OrphanEntry>,
+    /// Files that may be disks and cannot be read, with the rule that applied to each.
+    pub unreadable_files: Vec<UnreadableEntry>,
 }
 
 impl Report {
@@ -318,6 +404,24 @@ impl Report {
             count(s.files_probed, "file", "files"),
             s.unreadable
         );
+        if s.stale_lock_files > 0 {
+            let _ = writeln!(
+                text,
+                "{} of Nova's lock files {} cache files that are gone, and {} (a process may be \
+                 waiting on one: unlinking it would break Nova's locking; Nova bug 1256306)",
+                s.stale_lock_files,
+                if s.stale_lock_files == 1 {
+                    "names"
+                } else {
+                    "name"
+                },
+                if s.stale_lock_files == 1 {
+                    "stays"
+                } else {
+                    "stay"
+                }
+            );
+        }
 
         if !self.files.is_empty() {
             text.push('\n');
@@ -386,6 +490,28 @@ impl Report {
             let _ = writeln!(text, "\nwarnings:");
             for warning in &self.warnings {
                 let _ = writeln!(text, "  {}", warning.message);
+            }
+        }
+        let acks: Vec<&str> = self
+            .unreadable_files
+            .iter()
+            .filter(|file| file.outcome.blocks())
+            .filter_map(|file| file.ack.as_deref())
+            .collect();
+        if !acks.is_empty() {
+            let _ = writeln!(
+                text,
+                "\nonce you have looked at {}, these lines in a file given to --ack-unreadable \
+                 let cleaning go on while {} unchanged:",
+                if acks.len() == 1 { "it" } else { "them" },
+                if acks.len() == 1 {
+                    "it stays"
+                } else {
+                    "they stay"
+                }
+            );
+            for ack in acks {
+                let _ = writeln!(text, "  {ack}");
             }
         }
     }

@@ -19,11 +19,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use cachectl_naming::{EntryKind, classify_os};
-use cachectl_policy::{CacheFile, Disk, DiskUse, FileType, UnreadableFile, UseKind};
-use cachectl_qcow2::{BackingTarget, ChainError, ReadError, walk_chain};
+use cachectl_fs::{Dir, Kind};
+use cachectl_naming::{EntryKind, classify_os, is_console_log, is_nova_disk_name};
+use cachectl_policy::{
+    CacheFile, Disk, DiskUse, FileIdentity, FileType, ReadAs, UnreadableFile, UseKind,
+};
+use cachectl_qcow2::{BackingTarget, ChainError, Format, ReadError, walk_chain};
 
+use crate::locks::LOCKS_DIR;
 use crate::pool;
+use crate::storage::{COMPUTE_NODES, is_registry_leftover};
 
 /// The deepest backing chain followed; deeper chains are reported unreadable.
 pub const MAX_CHAIN_DEPTH: u32 = 64;
@@ -31,10 +36,6 @@ pub const MAX_CHAIN_DEPTH: u32 = 64;
 pub const MAX_DIR_DEPTH: usize = 8;
 /// Entries of the instances path walked on several threads before their results are merged.
 const SCAN_CHUNK: usize = 1024;
-/// The directory Nova keeps its lock files in, under the instances path.
-pub const LOCKS_DIR: &str = "locks";
-/// Nova's storage registry file, under the instances path.
-pub const COMPUTE_NODES: &str = "compute_nodes";
 
 /// Where to look.
 #[derive(Debug, Clone)]
@@ -65,6 +66,13 @@ pub struct ScannedFile {
     pub dev_ino: (u64, u64),
 }
 
+impl ScannedFile {
+    /// Its name in the cache directory, exactly (`fact.name` is lossy where it is not UTF-8).
+    pub fn name(&self) -> &OsStr {
+        self.path.file_name().unwrap_or_default()
+    }
+}
+
 /// Everything a scan found.
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
@@ -80,6 +88,8 @@ pub struct Scan {
     pub instance_dirs: Vec<String>,
     /// How many files under the instances path were probed.
     pub probed: usize,
+    /// Temporary files of interrupted `compute_nodes` writes, in the instances path.
+    pub registry_leftovers: Vec<OsString>,
 }
 
 /// The cache directory or the instances path cannot be listed.
@@ -110,9 +120,10 @@ enum Probe {
     Uses(Vec<DiskUse>),
 }
 
-/// Scans the cache directory and everything else under the instances path, on one thread.
-pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
-    scan_with_jobs(config, NonZeroUsize::MIN)
+/// Scans the cache directory `base` and everything else under the instances path, on one
+/// thread.
+pub fn scan(config: &ScanConfig, base: &Dir) -> Result<Scan, ScanError> {
+    scan_with_jobs(config, base, NonZeroUsize::MIN)
 }
 
 /// Scans the cache directory and everything else under the instances path, walking up to `jobs`
@@ -123,10 +134,14 @@ pub fn scan(config: &ScanConfig) -> Result<Scan, ScanError> {
 /// reached a directory already walked (under another name: a symlinked instance directory, a
 /// bind mount) is walked again there, on the merging thread, against every directory walked
 /// before it, exactly as one thread would have walked it.
-pub fn scan_with_jobs(config: &ScanConfig, jobs: NonZeroUsize) -> Result<Scan, ScanError> {
+pub fn scan_with_jobs(
+    config: &ScanConfig,
+    base: &Dir,
+    jobs: NonZeroUsize,
+) -> Result<Scan, ScanError> {
     let base_dir = config.base_dir();
     let mut index = CacheIndex::default();
-    let mut files = list_cache(&base_dir)?;
+    let mut files = list_cache(base)?;
 
     // Cache files by identity and by name, to match references.
     for file in &files {
@@ -158,7 +173,7 @@ pub fn scan_with_jobs(config: &ScanConfig, jobs: NonZeroUsize) -> Result<Scan, S
         {
             continue;
         }
-        match scanner.chain_uses(&file.path, true) {
+        match scanner.chain_uses(&file.path, true, None) {
             Probe::Uses(uses) => {
                 file.fact.backed_by = uses
                     .into_iter()
@@ -187,6 +202,9 @@ pub fn scan_with_jobs(config: &ScanConfig, jobs: NonZeroUsize) -> Result<Scan, S
                 scan.instance_dirs.push(name.clone());
             }
         } else if name == COMPUTE_NODES {
+            continue;
+        } else if is_registry_leftover(OsStr::new(&name)) {
+            scan.registry_leftovers.push(OsString::from(&name));
             continue;
         }
         entries.push(TopEntry {
@@ -277,7 +295,8 @@ impl<'a> Scanner<'a> {
         if entry.is_dir {
             self.walk(root, &entry.path, Some(&entry.name), 1, scan);
         } else {
-            self.probe(root, &entry.path, None, entry.file_type, scan);
+            let declared = Declared::by_name(OsStr::new(&entry.name));
+            self.probe(root, &entry.path, None, entry.file_type, declared, scan);
         }
     }
 
@@ -299,6 +318,8 @@ impl<'a> Scanner<'a> {
             scan.unreadable.push(UnreadableFile {
                 path: relative_display(root, dir),
                 problem: format!("a directory deeper than {MAX_DIR_DEPTH} levels: not read"),
+                read_as: ReadAs::Directory,
+                identity: identity_of_file(dir),
             });
             return;
         }
@@ -309,6 +330,8 @@ impl<'a> Scanner<'a> {
                 scan.unreadable.push(UnreadableFile {
                     path: relative_display(root, dir),
                     problem: format!("cannot list the directory: {}", err.source),
+                    read_as: ReadAs::Directory,
+                    identity: identity_of_file(dir),
                 });
                 return;
             }
@@ -321,7 +344,13 @@ impl<'a> Scanner<'a> {
         };
         for (name, file_type) in entries {
             let path = dir.join(&name);
-            if declared.get(&name).map(String::as_str) == Some("raw") && !file_type.is_dir() {
+            if is_console_log(&name) && !file_type.is_dir() {
+                // The guest writes it from its first byte: never a disk, whatever it looks like.
+                tracing::debug!(path = %path.display(), "the guest's console log: not a disk");
+                continue;
+            }
+            let declared_format = declared.get(&name).map(String::as_str);
+            if declared_format == Some("raw") && !file_type.is_dir() {
                 // QEMU opens it raw, never probing its bytes (guest data: a tenant's to write):
                 // it uses a cache file only by being one (a link).
                 scan.probed += 1;
@@ -342,7 +371,11 @@ impl<'a> Scanner<'a> {
             } else if file_type.is_symlink() && is_directory(&path, file_type) {
                 tracing::debug!(path = %path.display(), "a symlink to a directory inside an instance directory: not followed");
             } else {
-                self.probe(root, &path, top, file_type, scan);
+                let declared = match declared_format {
+                    Some(format) => Declared::DiskInfo(format),
+                    None => Declared::by_name(&name),
+                };
+                self.probe(root, &path, top, file_type, declared, scan);
             }
         }
     }
@@ -354,6 +387,7 @@ impl<'a> Scanner<'a> {
         path: &Path,
         top: Option<&str>,
         file_type: fs::FileType,
+        declared: Declared<'_>,
         scan: &mut Scan,
     ) {
         if !file_type.is_file() && !file_type.is_symlink() {
@@ -368,13 +402,15 @@ impl<'a> Scanner<'a> {
             return;
         }
         let shown = relative_display(root, path);
-        match self.chain_uses(path, false) {
+        match self.chain_uses(path, false, declared.format()) {
             Probe::Skipped(why) => tracing::debug!(path = %shown, "{why}: skipped"),
             Probe::Unreadable(problem) => {
                 scan.probed += 1;
                 scan.unreadable.push(UnreadableFile {
                     path: shown,
                     problem,
+                    read_as: declared.read_as(),
+                    identity: identity_of_file(path),
                 });
             }
             Probe::Uses(uses) => {
@@ -391,8 +427,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks the chain below `path` and says which cache files it uses: the files it references,
-    /// down to the first cache file (whose own chain the cache scan covers) or a raw file.
-    fn chain_uses(&self, path: &Path, is_cache_file: bool) -> Probe {
+    /// down to the first cache file (whose own chain the cache scan covers) or a raw file. A disk
+    /// declared in a format (by `disk.info`) that reads as another cannot be read.
+    fn chain_uses(&self, path: &Path, is_cache_file: bool, declared: Option<Format>) -> Probe {
         let mut refs = Vec::new();
         for link in walk_chain(path).max_depth(MAX_CHAIN_DEPTH) {
             let link = match link {
@@ -414,6 +451,16 @@ impl<'a> Scanner<'a> {
                 }
                 Err(err) => return Probe::Unreadable(describe(&err)),
             };
+            if link.depth == 0
+                && let Some(format) = declared
+                && link.header.format != format
+            {
+                return Probe::Unreadable(format!(
+                    "its disk.info declares it {}, but it reads as {}",
+                    format.as_str(),
+                    link.header.format.as_str()
+                ));
+            }
             if link.depth == 0
                 && !is_cache_file
                 && let Some(uses) = self.uses_as_link(link.dev_ino)
@@ -574,7 +621,7 @@ const MAX_DISK_INFO_LEN: u64 = 1 << 20;
 /// `{"<path of the disk>": "qcow2" | "raw" | ...}`. Paths are as the host that wrote them saw
 /// them, so only their file names count. Anything unreadable declares nothing.
 fn read_disk_info(dir: &Path) -> HashMap<OsString, String> {
-    let bytes = cachectl_sidecar::read_small_file(&dir.join("disk.info"), MAX_DISK_INFO_LEN);
+    let bytes = cachectl_fs::read_small_file(&dir.join("disk.info"), MAX_DISK_INFO_LEN);
     let Some(formats) = bytes
         .ok()
         .flatten()
@@ -624,24 +671,19 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(std::ffi::OsString, fs::FileType)>
 }
 
 /// The entries of the cache directory, with what `lstat` says of them.
-fn list_cache(base_dir: &Path) -> Result<Vec<ScannedFile>, ScanError> {
+fn list_cache(base: &Dir) -> Result<Vec<ScannedFile>, ScanError> {
+    let error = |path: PathBuf| move |source| ScanError { path, source };
     let mut files = Vec::new();
-    for (name, _) in read_dir_sorted(base_dir)? {
-        let path = base_dir.join(&name);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ScanError { path, source }),
+    for (name, _) in base.entries().map_err(error(base.path().to_owned()))? {
+        let path = base.join(&name);
+        let Some(stat) = base.stat(&name).map_err(error(path.clone()))? else {
+            continue;
         };
-        let file_type = meta.file_type();
-        let file_type = if file_type.is_file() {
-            FileType::Regular
-        } else if file_type.is_dir() {
-            FileType::Directory
-        } else if file_type.is_symlink() {
-            FileType::Symlink
-        } else {
-            FileType::Other
+        let file_type = match stat.kind {
+            Kind::Regular => FileType::Regular,
+            Kind::Directory => FileType::Directory,
+            Kind::Symlink => FileType::Symlink,
+            _ => FileType::Other,
         };
         let name_is_utf8 = name.to_str().is_some();
         files.push(ScannedFile {
@@ -649,15 +691,64 @@ fn list_cache(base_dir: &Path) -> Result<Vec<ScannedFile>, ScanError> {
                 name: name.to_string_lossy().into_owned(),
                 name_is_utf8,
                 file_type,
-                size: meta.size(),
-                mtime: meta.mtime(),
+                size: stat.size,
+                mtime: stat.mtime,
+                ino: stat.ino,
                 backed_by: Vec::new(),
                 chain_problem: None,
             },
             path,
-            allocated: meta.blocks().saturating_mul(512),
-            dev_ino: (meta.dev(), meta.ino()),
+            allocated: stat.allocated,
+            dev_ino: stat.id(),
         });
     }
     Ok(files)
+}
+
+/// Why a file of an instance directory is read as a possible disk.
+#[derive(Debug, Clone, Copy)]
+enum Declared<'a> {
+    /// Its instance's `disk.info` lists it, in this format.
+    DiskInfo(&'a str),
+    /// It has a name Nova gives disks.
+    NovaDiskName,
+    /// Neither.
+    No,
+}
+
+impl Declared<'_> {
+    fn by_name(name: &OsStr) -> Self {
+        if is_nova_disk_name(name) {
+            Self::NovaDiskName
+        } else {
+            Self::No
+        }
+    }
+
+    fn read_as(self) -> ReadAs {
+        match self {
+            Self::DiskInfo(_) => ReadAs::DiskInfo,
+            Self::NovaDiskName => ReadAs::NovaDiskName,
+            Self::No => ReadAs::OtherFile,
+        }
+    }
+
+    /// The format it must read as: what `disk.info` declares, when cachectl reads that format.
+    fn format(self) -> Option<Format> {
+        match self {
+            Self::DiskInfo(declared) => Format::ALL
+                .into_iter()
+                .find(|format| format.as_str() == declared),
+            Self::NovaDiskName | Self::No => None,
+        }
+    }
+}
+
+/// Inode, size and mtime of a file (following a symlink, as its reading did).
+fn identity_of_file(path: &Path) -> Option<FileIdentity> {
+    fs::metadata(path).ok().map(|meta| FileIdentity {
+        ino: meta.ino(),
+        size: meta.len(),
+        mtime: meta.mtime(),
+    })
 }

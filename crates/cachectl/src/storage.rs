@@ -2,14 +2,18 @@
 //! storage, each with the unix time it last checked in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use cachectl_fs::Dir;
 use cachectl_policy::StorageUsers;
 
-use crate::locks::{lock_within, nova_lock_path};
-use crate::scan::{COMPUTE_NODES, LOCKS_DIR};
+use crate::locks::{lock_within, nova_lock_name};
+
+/// Nova's storage registry file, under the instances path.
+pub const COMPUTE_NODES: &str = "compute_nodes";
 
 /// Hosts that checked in within this many seconds share the storage (Nova's rule).
 pub const USER_WINDOW_SECS: f64 = 24.0 * 3600.0;
@@ -56,11 +60,12 @@ pub enum StorageError {
     Malformed(String),
 }
 
-/// Reads `instances_path/compute_nodes`.
-pub fn read_registry(instances_path: &Path) -> Result<Registry, StorageError> {
-    let path = instances_path.join(COMPUTE_NODES);
-    // Never blocks: a FIFO named compute_nodes is malformed, not a hang.
-    let bytes = match cachectl_sidecar::read_small_file(&path, MAX_REGISTRY_LEN) {
+/// Reads `compute_nodes` in the instances path.
+pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
+    let path = instances.join(OsStr::new(COMPUTE_NODES));
+    // Never blocks, never follows: a FIFO or a symlink named compute_nodes is malformed, not a
+    // hang or a read of another file.
+    let bytes = match instances.read_small(OsStr::new(COMPUTE_NODES), MAX_REGISTRY_LEN) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(Registry::Absent),
         Err(err)
@@ -133,29 +138,70 @@ impl Registry {
 }
 
 /// Records that `host` uses the storage at `now`, as Nova's `register_storage_use` does, but
-/// atomically: under Nova's `storage-registry-lock`, the file is read, updated and replaced by
-/// rename, so a crash never leaves it empty. A malformed file is left as it is.
-pub fn register(instances_path: &Path, host: &str, now: f64) -> Result<(), StorageError> {
-    let lock_path = nova_lock_path(&instances_path.join(LOCKS_DIR), REGISTRY_LOCK);
-    let _lock = lock_within(&lock_path, REGISTRY_LOCK_TIMEOUT)
-        .map_err(|source| StorageError::Io {
-            path: lock_path.clone(),
-            source,
-        })?
-        .ok_or(StorageError::Locked { path: lock_path })?;
-    let mut hosts = match read_registry(instances_path)? {
+/// atomically: under Nova's `storage-registry-lock` (in `locks`), the file is read, updated and
+/// replaced by rename ([`Dir::write_atomic`]), so a crash never leaves it empty and nothing
+/// planted in the instances path can redirect the write. A malformed file is left as it is.
+pub fn register(instances: &Dir, locks: &Dir, host: &str, now: f64) -> Result<(), StorageError> {
+    let _lock = registry_lock(locks)?;
+    let mut hosts = match read_registry(instances)? {
         Registry::Absent | Registry::Empty => BTreeMap::new(),
         Registry::Hosts(hosts) => hosts,
         Registry::Malformed(problem) => return Err(StorageError::Malformed(problem)),
     };
     hosts.insert(host.to_owned(), now);
-    let path = instances_path.join(COMPUTE_NODES);
+    let path = instances.join(OsStr::new(COMPUTE_NODES));
     let text = serde_json::to_string(&hosts).map_err(|err| StorageError::Io {
         path: path.clone(),
         source: err.into(),
     })?;
-    cachectl_sidecar::atomic_write(&path, text.as_bytes())
+    instances
+        .write_atomic(OsStr::new(COMPUTE_NODES), text.as_bytes())
         .map_err(|source| StorageError::Io { path, source })
+}
+
+/// Removes `leftovers`, temporary files of writes of `compute_nodes` that were cut off
+/// (`.compute_nodes.tmp-…`, see [`is_registry_leftover`]). Every writer holds the registry lock
+/// while its temporary file exists, so under that lock they are nobody's.
+pub fn remove_leftovers(
+    instances: &Dir,
+    locks: &Dir,
+    leftovers: &[OsString],
+) -> Result<(), StorageError> {
+    let _lock = registry_lock(locks)?;
+    for leftover in leftovers {
+        instances
+            .remove(leftover)
+            .map_err(|source| StorageError::Io {
+                path: instances.join(leftover),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Takes Nova's registry lock, waiting for it a while.
+fn registry_lock(locks: &Dir) -> Result<cachectl_fs::Lock, StorageError> {
+    let lock_name = nova_lock_name(REGISTRY_LOCK);
+    let lock_path = locks.join(&lock_name);
+    lock_within(locks, &lock_name, REGISTRY_LOCK_TIMEOUT)
+        .map_err(|source| StorageError::Io {
+            path: lock_path.clone(),
+            source,
+        })?
+        .ok_or(StorageError::Locked { path: lock_path })
+}
+
+/// Whether a name in the instances path is the temporary file of an interrupted write of
+/// `compute_nodes` (`.compute_nodes.tmp-<pid>[-<random>]`).
+pub fn is_registry_leftover(name: &OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.strip_prefix(".compute_nodes.tmp-"))
+        .is_some_and(|tag| {
+            !tag.is_empty()
+                && tag
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'))
+        })
 }
 
 #[cfg(test)]
@@ -164,15 +210,23 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+    /// An instances path with its lock directory, open.
+    fn instances() -> Result<(tempfile::TempDir, Dir, Dir), io::Error> {
+        let temp = tempfile::tempdir()?;
+        let instances = Dir::open(temp.path())?;
+        let locks = instances.create_child(OsStr::new("locks"))?;
+        Ok((temp, instances, locks))
+    }
+
     #[test]
     fn register_keeps_other_hosts_and_users_are_recent_hosts() -> TestResult {
-        let dir = tempfile::tempdir()?;
+        let (dir, instances, locks) = instances()?;
         std::fs::write(
             dir.path().join(COMPUTE_NODES),
             r#"{"old": 1000.0, "peer": 99000.0}"#,
         )?;
-        register(dir.path(), "me", 100_000.0)?;
-        let registry = read_registry(dir.path())?;
+        register(&instances, &locks, "me", 100_000.0)?;
+        let registry = read_registry(&instances)?;
         let Registry::Hosts(hosts) = &registry else {
             return Err("not hosts".into());
         };
@@ -186,32 +240,65 @@ mod tests {
 
     #[test]
     fn an_empty_registry_counts_every_record_and_is_rewritten() -> TestResult {
-        let dir = tempfile::tempdir()?;
+        let (dir, instances, locks) = instances()?;
         let path = dir.path().join(COMPUTE_NODES);
         std::fs::write(&path, "")?;
-        assert_eq!(read_registry(dir.path())?, Registry::Empty);
+        assert_eq!(read_registry(&instances)?, Registry::Empty);
         assert_eq!(Registry::Empty.users("me", 1.0), StorageUsers::Unknown);
-        register(dir.path(), "me", 5.0)?;
+        register(&instances, &locks, "me", 5.0)?;
         assert_eq!(std::fs::read_to_string(&path)?, r#"{"me":5.0}"#);
         Ok(())
     }
 
     #[test]
+    fn leftovers_of_interrupted_writes_go_under_the_registry_lock() -> TestResult {
+        let (dir, instances, locks) = instances()?;
+        let leftover = OsString::from(".compute_nodes.tmp-4242");
+        std::fs::write(dir.path().join(&leftover), "{\"half")?;
+        assert!(is_registry_leftover(&leftover));
+        assert!(!is_registry_leftover(OsStr::new(".compute_nodes.tmp-")));
+        assert!(!is_registry_leftover(OsStr::new("compute_nodes")));
+        register(&instances, &locks, "me", 5.0)?;
+        remove_leftovers(&instances, &locks, std::slice::from_ref(&leftover))?;
+        assert!(!dir.path().join(&leftover).exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+        assert_eq!(names.len(), 2, "compute_nodes and locks: {names:?}");
+        Ok(())
+    }
+
+    #[test]
     fn a_malformed_registry_is_never_overwritten() -> TestResult {
-        let dir = tempfile::tempdir()?;
+        let (dir, instances, locks) = instances()?;
         let path = dir.path().join(COMPUTE_NODES);
         std::fs::write(&path, "{\"a\": ")?;
-        let err = register(dir.path(), "me", 1.0).err().ok_or("registered")?;
+        let err = register(&instances, &locks, "me", 1.0)
+            .err()
+            .ok_or("registered")?;
         assert!(err.to_string().contains("compute_nodes:1:6:"), "{err}");
         assert_eq!(std::fs::read_to_string(&path)?, "{\"a\": ");
         assert_eq!(
-            read_registry(dir.path())?.users("me", 1.0),
+            read_registry(&instances)?.users("me", 1.0),
             StorageUsers::Unknown
         );
         std::fs::write(&path, r#"{"a": "yesterday"}"#)?;
         assert!(
-            matches!(read_registry(dir.path())?, Registry::Malformed(m) if m.contains("\"a\" is not a number"))
+            matches!(read_registry(&instances)?, Registry::Malformed(m) if m.contains("\"a\" is not a number"))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_symlinked_registry_is_malformed_and_never_written_through() -> TestResult {
+        let (dir, instances, locks) = instances()?;
+        let outside = tempfile::tempdir()?;
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "{}")?;
+        std::os::unix::fs::symlink(&victim, dir.path().join(COMPUTE_NODES))?;
+        assert!(
+            matches!(read_registry(&instances)?, Registry::Malformed(m) if m.ends_with("is a symlink: not followed"))
+        );
+        assert!(register(&instances, &locks, "me", 1.0).is_err());
+        assert_eq!(std::fs::read_to_string(&victim)?, "{}");
         Ok(())
     }
 }

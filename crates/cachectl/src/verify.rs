@@ -1,18 +1,21 @@
 //! `cachectl verify`: hash base files against their sidecars, and write the missing sidecars.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use cachectl_fs::{Dir, Kind};
 use cachectl_naming::classify_os;
 use serde::Serialize;
 
 use crate::checksums::{ChecksumJob, ChecksumMode, ChecksumState, check_all, hash_progress};
 use crate::cli::{CommandError, Format, VerifyArgs};
 use crate::exit;
+use crate::locks::{LOCKS_DIR, open_lock_dir};
 use crate::report::{SCHEMA, WarningEntry, human_bytes};
-use crate::scan::{LOCKS_DIR, ScanConfig};
+use crate::scan::ScanConfig;
 
 /// One file verified.
 #[derive(Debug, Clone, Serialize)]
@@ -77,26 +80,6 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<u8, CommandError> {
     let base_dir = scan.base_dir();
-    let lock_dir = scan.instances_path.join(LOCKS_DIR);
-    let paths: Vec<PathBuf> = if args.files.is_empty() {
-        let entries = std::fs::read_dir(&base_dir).map_err(|err| CommandError::Other {
-            message: format!("cannot list {}: {err}", base_dir.display()),
-            code: exit::FAILURE,
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_type().is_ok_and(|t| t.is_file())
-                    && classify_os(&e.file_name()).kind().is_image()
-            })
-            .map(|e| e.path())
-            .collect();
-        paths.sort();
-        paths
-    } else {
-        args.files.clone()
-    };
-
     let mut report = VerifyReport {
         schema: SCHEMA,
         command: "verify",
@@ -105,15 +88,111 @@ pub fn run(
         warnings: Vec::new(),
         files: Vec::new(),
     };
+    let open_error = |path: &Path, err: std::io::Error| CommandError::Other {
+        message: format!("cannot open {}: {err}", path.display()),
+        code: exit::FAILURE,
+    };
+    // Without FILEs the instances path must be there (a typo is an error); with them, Nova's
+    // lock directory is used where there is one.
+    let instances = match Dir::open(&scan.instances_path) {
+        Ok(dir) => Some(dir),
+        Err(err) if args.files.is_empty() => return Err(open_error(&scan.instances_path, err)),
+        Err(_) => None,
+    };
+    // The directories the files are in, and each file as (its directory, its name, its path).
+    let mut dirs: Vec<Dir> = Vec::new();
+    let mut files: Vec<(usize, OsString, PathBuf)> = Vec::new();
+    let mut missing_input = false;
+    if args.files.is_empty() {
+        let Some(instances) = &instances else {
+            return Err(open_error(
+                &scan.instances_path,
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        };
+        let Some(base) = instances
+            .open_child(OsStr::new(&scan.base_dir_name))
+            .map_err(|err| open_error(&base_dir, err))?
+        else {
+            report.warnings.push(WarningEntry {
+                code: "no_base_dir",
+                message: format!("no base directory at {}: nothing to do", base_dir.display()),
+            });
+            write_report(&report, args.format, out)?;
+            return Ok(exit::SUCCESS);
+        };
+        let entries = base.entries().map_err(|err| CommandError::Other {
+            message: format!("cannot list {}: {err}", base_dir.display()),
+            code: exit::FAILURE,
+        })?;
+        files = entries
+            .into_iter()
+            .filter(|(name, kind)| *kind == Kind::Regular && classify_os(name).kind().is_image())
+            .map(|(name, _)| (0, name.clone(), base.join(&name)))
+            .collect();
+        dirs.push(base);
+    } else {
+        // One open directory per directory, however many files are in it.
+        let mut dir_index: HashMap<&Path, usize> = HashMap::new();
+        for path in &args.files {
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let opened = match (path.file_name(), dir_index.get(parent)) {
+                (Some(name), Some(&index)) => Ok((index, name.to_owned())),
+                (Some(name), None) => Dir::open(parent).map(|dir| {
+                    dir_index.insert(parent, dirs.len());
+                    dirs.push(dir);
+                    (dirs.len() - 1, name.to_owned())
+                }),
+                (None, _) => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "names no file",
+                )),
+            };
+            match opened {
+                Ok((index, name)) => files.push((index, name, path.clone())),
+                Err(err) => {
+                    missing_input = true;
+                    report.warnings.push(WarningEntry {
+                        code: "unreadable_file",
+                        message: format!("{}: {err}", path.display()),
+                    });
+                }
+            }
+        }
+    }
+
+    // Sidecars are written under Nova's locks, where there is an instances path.
+    let lock_dir = match &instances {
+        Some(instances) => open_lock_dir(instances, true)
+            .map_err(|err| open_error(&instances.join(OsStr::new(LOCKS_DIR)), err))?,
+        None => None,
+    };
+
     // Stat every input first, so the files can be hashed in parallel; the report follows the
-    // order of `paths`, whatever order the hashes finish in.
-    let sizes: Vec<Result<u64, WarningEntry>> = paths
+    // order of `files`, whatever order the hashes finish in. A symlink is not followed.
+    let sizes: Vec<Result<u64, WarningEntry>> = files
         .iter()
-        .map(|path| match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() => Ok(meta.len()),
-            Ok(_) => Err(WarningEntry {
+        .map(|(dir, name, path)| match dirs[*dir].stat(name) {
+            Ok(Some(stat)) if stat.kind == Kind::Regular => Ok(stat.size),
+            Ok(Some(stat)) => Err(WarningEntry {
                 code: "not_a_file",
-                message: format!("{}: not a regular file", path.display()),
+                message: format!(
+                    "{}: a {}, not a regular file{}",
+                    path.display(),
+                    stat.kind.name(),
+                    if stat.kind == Kind::Symlink {
+                        ": not followed"
+                    } else {
+                        ""
+                    }
+                ),
+            }),
+            Ok(None) => Err(WarningEntry {
+                code: "unreadable_file",
+                message: format!("{}: no such file", path.display()),
             }),
             Err(err) => Err(WarningEntry {
                 code: "unreadable_file",
@@ -121,12 +200,13 @@ pub fn run(
             }),
         })
         .collect();
-    let jobs: Vec<ChecksumJob<'_>> = paths
+    let jobs: Vec<ChecksumJob<'_>> = files
         .iter()
         .zip(&sizes)
-        .filter_map(|(path, size)| {
+        .filter_map(|((dir, name, _), size)| {
             Some(ChecksumJob {
-                path,
+                dir: &dirs[*dir],
+                name,
                 mode: ChecksumMode::Verify,
                 size: *size.as_ref().ok()?,
             })
@@ -136,15 +216,14 @@ pub fn run(
     let mut outcomes = check_all(
         &jobs,
         now as f64,
-        Some(&lock_dir),
+        lock_dir.as_ref(),
         args.jobs.get(),
         &progress,
     )
     .into_iter();
     progress.finish();
 
-    let mut missing_input = false;
-    for (path, size) in paths.iter().zip(sizes) {
+    for ((_, name, path), size) in files.iter().zip(sizes) {
         let size = match size {
             Ok(size) => size,
             Err(warning) => {
@@ -182,10 +261,7 @@ pub fn run(
             });
         }
         report.files.push(VerifiedFile {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: name.to_string_lossy().into_owned(),
             path: path.display().to_string(),
             checksum: outcome.state,
             sha1: outcome.actual,
@@ -196,14 +272,7 @@ pub fn run(
     }
     report.summary.files = report.files.len();
 
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-        }
-        Format::Text => out.write_all(render_text(&report).as_bytes())?,
-    }
-    out.flush()?;
+    write_report(&report, args.format, out)?;
     Ok(if missing_input || report.summary.not_checked > 0 {
         exit::FAILURE
     } else if report.summary.corrupt > 0 {
@@ -211,6 +280,22 @@ pub fn run(
     } else {
         exit::SUCCESS
     })
+}
+
+fn write_report(
+    report: &VerifyReport,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        Format::Text => out.write_all(render_text(report).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn render_text(report: &VerifyReport) -> String {

@@ -56,7 +56,8 @@ proptest! {
         let dir = tempfile::tempdir().expect("a temporary directory");
         fs::write(dir.path().join("compute_nodes"), &bytes).expect("a registry");
         // A registry that reads names exactly the hosts of a JSON object (`{}` names none).
-        if let Ok(Registry::Hosts(hosts)) = read_registry(dir.path()) {
+        let instances = cachectl_fs::Dir::open(dir.path()).expect("the directory");
+        if let Ok(Registry::Hosts(hosts)) = read_registry(&instances) {
             let object: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&bytes).expect("a registry that reads is a JSON object");
             prop_assert_eq!(hosts.len(), object.len());
