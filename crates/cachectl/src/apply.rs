@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use cachectl_naming::classify;
+use cachectl_naming::{classify, quote};
 use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
 
 use crate::locks::{Lock, nova_lock_path, try_lock};
@@ -29,7 +29,7 @@ pub fn remove_base_file(path: &Path) -> RemoveOutcome {
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => RemoveOutcome::AlreadyGone,
         Err(err) => {
-            let message = format!("failed to remove {}: {err}", path.display());
+            let message = format!("failed to remove {}: {err}", quote(path));
             tracing::warn!("{message}");
             RemoveOutcome::Failed(message)
         }

@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use cachectl_naming::quote;
 use cachectl_sidecar::{
     SidecarFormat, Verification, hash_file_with, read_stored_checksum, verify_with, write_info,
 };
@@ -204,7 +205,7 @@ pub fn check_with(
         return ChecksumOutcome {
             note: Some(format!(
                 "not hashed: another process holds its lock {}",
-                path.display()
+                quote(path)
             )),
             ..ChecksumOutcome::of(ChecksumState::NotChecked)
         };
@@ -220,13 +221,13 @@ pub fn check_with(
             Ok(None) => {
                 return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
                     "sidecar not written: another process took its lock {}",
-                    path.display()
+                    quote(path)
                 ));
             }
             Err(err) => {
                 return ChecksumOutcome::problem(format!(
                     "cannot take lock {}: {err}",
-                    path.display()
+                    quote(path)
                 ));
             }
         },
@@ -274,7 +275,7 @@ fn check_unwritten(
                 Some(digest),
             ),
             Err(err) => (
-                ChecksumOutcome::problem(format!("cannot hash {}: {err}", image.display())),
+                ChecksumOutcome::problem(format!("cannot hash {}: {err}", quote(image))),
                 None,
             ),
         };
@@ -312,8 +313,8 @@ fn check_unwritten(
             ChecksumOutcome {
                 note: Some(format!(
                     "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
-                    image.display(),
-                    stored.path.display()
+                    quote(image),
+                    quote(&stored.path)
                 )),
                 problem: true,
                 stored: Some(expected),

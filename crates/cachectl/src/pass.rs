@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use cachectl_naming::{EntryKind, classify};
+use cachectl_naming::{EntryKind, classify, quote};
 use cachectl_policy::{
     Ages, EphemeralConfig, Facts, FileDecision, FileType, Plan, Reason, State, StorageUsers,
     Warning, plan,
@@ -78,7 +78,7 @@ pub enum PassError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A lock file cannot be opened.
-    #[error("cannot take lock {path}: {source}")]
+    #[error("cannot take lock {}: {source}", quote(.path))]
     Lock {
         /// The lock file.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum PassError {
         source: std::io::Error,
     },
     /// Another `cachectl clean` is running.
-    #[error("another cachectl clean is running on this storage (lock {0} is held)")]
+    #[error("another cachectl clean is running on this storage (lock {} is held)", quote(.0))]
     Busy(PathBuf),
 }
 
@@ -125,7 +125,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         let mut report = empty_report(config, false);
         report.warnings.push(WarningEntry {
             code: "no_base_dir",
-            message: format!("no base directory at {}: nothing to do", base_dir.display()),
+            message: format!("no base directory at {}: nothing to do", quote(&base_dir)),
         });
         return Ok(PassOutcome {
             report,
@@ -186,7 +186,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
             {
                 warnings.push(WarningEntry {
                     code: "touch_failed",
-                    message: format!("cannot refresh the mtime of {}: {err}", file.path.display()),
+                    message: format!("cannot refresh the mtime of {}: {err}", quote(&file.path)),
                 });
             }
         }
@@ -254,7 +254,7 @@ fn storage_users(
             code: "compute_nodes_empty",
             message: format!(
                 "{} is empty (an interrupted rewrite?): every instance record counts{}",
-                instances_path.join(COMPUTE_NODES).display(),
+                quote(&instances_path.join(COMPUTE_NODES)),
                 if changes {
                     "; this host registered itself in it"
                 } else {
@@ -355,7 +355,7 @@ fn remove_confirmed(
             let note = if let Some(path) = locks.busy.get(lock_name(&name)) {
                 Some(format!(
                     "another process holds its lock {}: kept this pass",
-                    path.display()
+                    quote(path)
                 ))
             } else if image_not_removed {
                 Some("kept: its image was not removed".to_owned())
@@ -431,7 +431,7 @@ fn note_held_locks(config: &PassConfig, fates: &mut [Fate]) {
             fate.state = FileState::InUse;
             fate.notes.push(format!(
                 "another process holds its lock {}: a clean now would keep it",
-                path.display()
+                quote(&path)
             ));
         }
     }

@@ -19,7 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use cachectl_naming::{EntryKind, classify_os};
+use cachectl_naming::{EntryKind, classify_os, quote};
 use cachectl_policy::{CacheFile, Disk, DiskUse, FileType, UnreadableFile, UseKind};
 use cachectl_qcow2::{BackingTarget, ChainError, ReadError, walk_chain};
 
@@ -84,7 +84,7 @@ pub struct Scan {
 
 /// The cache directory or the instances path cannot be listed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot list {path}: {source}")]
+#[error("cannot list {}: {source}", quote(.path))]
 pub struct ScanError {
     /// The directory.
     pub path: PathBuf,
@@ -540,7 +540,7 @@ fn describe(err: &ChainError) -> String {
         ChainError::Read { source, .. } => {
             format!(
                 "its backing file {}: {}",
-                source.path().display(),
+                quote(source.path()),
                 source.problem()
             )
         }
@@ -563,7 +563,7 @@ fn unresolvable(image: &Path, target: &BackingTarget) -> String {
     };
     format!(
         "{}: the name {name:?} does not name a single file cachectl can follow",
-        image.display()
+        quote(image)
     )
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
-use cachectl_naming::classify_os;
+use cachectl_naming::{classify_os, escape_controls, quote};
 use serde::Serialize;
 
 use crate::checksums::{ChecksumJob, ChecksumMode, ChecksumState, check_all, hash_progress};
@@ -80,7 +80,7 @@ pub fn run(
     let lock_dir = scan.instances_path.join(LOCKS_DIR);
     let paths: Vec<PathBuf> = if args.files.is_empty() {
         let entries = std::fs::read_dir(&base_dir).map_err(|err| CommandError::Other {
-            message: format!("cannot list {}: {err}", base_dir.display()),
+            message: format!("cannot list {}: {err}", quote(&base_dir)),
             code: exit::FAILURE,
         })?;
         let mut paths: Vec<PathBuf> = entries
@@ -113,11 +113,11 @@ pub fn run(
             Ok(meta) if meta.is_file() => Ok(meta.len()),
             Ok(_) => Err(WarningEntry {
                 code: "not_a_file",
-                message: format!("{}: not a regular file", path.display()),
+                message: format!("{}: not a regular file", quote(path)),
             }),
             Err(err) => Err(WarningEntry {
                 code: "unreadable_file",
-                message: format!("{}: {err}", path.display()),
+                message: format!("{}: {err}", quote(path)),
             }),
         })
         .collect();
@@ -213,11 +213,13 @@ pub fn run(
     })
 }
 
+/// The text report: names quoted, and every reason and warning passed through
+/// [`escape_controls`], so that no control character reaches a terminal.
 fn render_text(report: &VerifyReport) -> String {
     let s = &report.summary;
     let mut text = format!(
         "cachectl verify of {}\n{} files: {} valid, {} corrupt, {} written, {} not checked ({} hashed)\n",
-        report.base_dir,
+        quote(&report.base_dir),
         s.files,
         s.valid,
         s.corrupt,
@@ -225,18 +227,22 @@ fn render_text(report: &VerifyReport) -> String {
         s.not_checked,
         human_bytes(s.bytes_hashed)
     );
-    let width = report.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let names: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| quote(&f.name).to_string())
+        .collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     if !report.files.is_empty() {
         text.push('\n');
     }
-    for file in &report.files {
+    for (file, name) in report.files.iter().zip(&names) {
         let _ = writeln!(
             text,
-            "{:<11}  {:<width$}  {:>10}  {}",
+            "{:<11}  {name:<width$}  {:>10}  {}",
             file.checksum.as_str(),
-            file.name,
             human_bytes(file.size_bytes),
-            file.reason
+            escape_controls(&file.reason)
         );
     }
     // Problems already shown in a file's row are not repeated.
@@ -249,7 +255,7 @@ fn render_text(report: &VerifyReport) -> String {
     if !warnings.is_empty() {
         text.push_str("\nwarnings:\n");
         for warning in warnings {
-            let _ = writeln!(text, "  {}", warning.message);
+            let _ = writeln!(text, "  {}", escape_controls(&warning.message));
         }
     }
     text
