@@ -3,6 +3,7 @@
 mod chains;
 mod cli;
 mod conformance;
+mod escapes;
 mod hostile;
 mod parallel;
 mod scenarios;

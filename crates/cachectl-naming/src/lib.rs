@@ -4,6 +4,8 @@
 //! resized copies, legacy small copies, blank swap and ephemeral bases, checksum sidecars and
 //! download leftovers each have a name of their own. [`classify`] tells which of these a directory
 //! entry is, and [`fingerprint`], [`swap_name`] and [`ephemeral_name`] build the names Nova gives.
+//! [`quote`] and [`escape_controls`] print names from outside in text reports, so that no
+//! control character in a name reaches a terminal.
 //!
 //! ```
 //! use cachectl_naming::{classify, fingerprint, EntryKind};

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use cachectl_naming::EntryKind;
+use cachectl_naming::{EntryKind, quote};
 
 use crate::duration::HumanDuration;
 use crate::facts::{ReadAs, UnreadableFile};
@@ -252,14 +252,39 @@ impl Plan {
     }
 }
 
-/// "a, b, c and 4 more"
-struct NameList<'a>(&'a [String]);
+/// "a, b, c and 4 more", each name quoted if need be.
+struct NameList<'a, T>(&'a [T]);
 
-impl fmt::Display for NameList<'_> {
+/// What a [`NameList`] shows of each of its items.
+trait ListItem {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+/// A name: quoted if need be.
+impl ListItem for String {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", quote(self))
+    }
+}
+
+/// A host, and how many of its records: `compute-9 (2 records)`.
+impl ListItem for (String, usize) {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (host, n) = self;
+        write!(
+            f,
+            "{} ({n} {})",
+            quote(host),
+            plural(*n, "record", "records")
+        )
+    }
+}
+
+impl<T: ListItem> fmt::Display for NameList<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = &self.0[..self.0.len().min(NAMES_SHOWN)];
         let rest = self.0.len() - shown.len();
-        for (i, name) in shown.iter().enumerate() {
+        for (i, item) in shown.iter().enumerate() {
             let last = i + 1 == shown.len();
             let sep = if i == 0 {
                 ""
@@ -268,7 +293,8 @@ impl fmt::Display for NameList<'_> {
             } else {
                 ", "
             };
-            write!(f, "{sep}{name}")?;
+            f.write_str(sep)?;
+            item.show(f)?;
         }
         if rest > 0 {
             write!(f, " and {rest} more")?;
@@ -302,7 +328,7 @@ impl fmt::Display for Reason {
                 local,
                 remote,
             } => {
-                write!(f, "image {image_id} is used by ")?;
+                write!(f, "image {} is used by ", quote(image_id))?;
                 match (local.is_empty(), remote.is_empty()) {
                     (false, true) => write!(f, "{} on this host", NameList(local)),
                     (true, false) => write!(f, "{} on other hosts", NameList(remote)),
@@ -317,7 +343,8 @@ impl fmt::Display for Reason {
             Self::CopyOfUsedImage { image_id } => {
                 write!(
                     f,
-                    "a resized copy of image {image_id}, which is in use, but no disk uses this copy"
+                    "a resized copy of image {}, which is in use, but no disk uses this copy",
+                    quote(image_id)
                 )
             }
             Self::SwapInUse { instances } => write!(f, "swap disk of {}", NameList(instances)),
@@ -338,7 +365,11 @@ impl fmt::Display for Reason {
             }
             Self::DataFileOf { disks } => write!(f, "external data file of {}", NameList(disks)),
             Self::BacksCacheFile { file } => {
-                write!(f, "backing file of cache file {file}, which is kept")
+                write!(
+                    f,
+                    "backing file of cache file {}, which is kept",
+                    quote(file)
+                )
             }
             Self::MayBeInUse { unreadable } => write!(
                 f,
@@ -358,16 +389,20 @@ impl fmt::Display for Reason {
                 HumanDuration(*age),
                 HumanDuration(*min_age)
             ),
-            Self::SidecarOfKept { image } => write!(f, "checksum of {image}, kept with it"),
-            Self::SidecarOfRemoved { image } => write!(f, "checksum of {image}, removed with it"),
+            Self::SidecarOfKept { image } => {
+                write!(f, "checksum of {}, kept with it", quote(image))
+            }
+            Self::SidecarOfRemoved { image } => {
+                write!(f, "checksum of {}, removed with it", quote(image))
+            }
             Self::SidecarOfMissing { image } => {
-                write!(f, "checksum of {image}, which is not in the cache")
+                write!(f, "checksum of {}, which is not in the cache", quote(image))
             }
             Self::DownloadLeftover { image } => {
-                write!(f, "left by an interrupted download of {image}")
+                write!(f, "left by an interrupted download of {}", quote(image))
             }
             Self::InterruptedWrite { file } => {
-                write!(f, "left by an interrupted write of {file}")
+                write!(f, "left by an interrupted write of {}", quote(file))
             }
             Self::NotCacheName => f.write_str("not a name the cache gives: left alone"),
             Self::NotRegularFile { what } => write!(f, "a {what}, not a regular file: left alone"),
@@ -381,7 +416,7 @@ impl fmt::Display for Warning {
             Self::UnreadableFile { file, outcome } => write!(
                 f,
                 "cannot read {} ({}; {}): {}",
-                file.path,
+                quote(&file.path),
                 read_as_rule(file.read_as),
                 outcome_rule(*outcome),
                 file.problem
@@ -400,26 +435,22 @@ impl fmt::Display for Warning {
                 instances,
             } => write!(
                 f,
-                "image {image_id} is used by {} on this host but has an absent base file in the cache",
+                "image {} is used by {} on this host but has an absent base file in the cache",
+                quote(image_id),
                 NameList(instances)
             ),
             Self::AbsentSwapOrEphemeral { name } => {
                 write!(
                     f,
-                    "{name} is named by instance records but is not in the cache"
+                    "{} is named by instance records but is not in the cache",
+                    quote(name)
                 )
             }
-            Self::RecordsIgnored { hosts } => {
-                let described: Vec<String> = hosts
-                    .iter()
-                    .map(|(host, n)| format!("{host} ({n} {})", plural(*n, "record", "records")))
-                    .collect();
-                write!(
-                    f,
-                    "records of hosts not registered in compute_nodes in the last 24 h do not count: {}",
-                    NameList(&described)
-                )
-            }
+            Self::RecordsIgnored { hosts } => write!(
+                f,
+                "records of hosts not registered in compute_nodes in the last 24 h do not count: {}",
+                NameList(hosts)
+            ),
             Self::StorageUsersUnknown => f.write_str(
                 "cannot tell which hosts share this storage: every instance record counts",
             ),
@@ -470,6 +501,52 @@ mod tests {
         assert_eq!(
             shown,
             ["i1", "i1 and i2", "i1, i2 and i3", "i1, i2, i3 and 2 more"]
+        );
+    }
+
+    #[test]
+    fn names_from_outside_are_quoted_and_plain_names_are_not() {
+        let forged = "y\nremoved  original  9.9 GiB".to_owned();
+        let shown = [
+            Reason::ImageInUse {
+                image_id: "img\x1b[31m".to_owned(),
+                local: vec!["instance-1".to_owned(), "bell\x07".to_owned()],
+                remote: vec!["instance-2@compute\n2".to_owned()],
+            }
+            .to_string(),
+            Reason::BackingFileOf {
+                disks: vec![format!("{forged}/disk"), "uuid-1/disk.local".to_owned()],
+                by_name_only: false,
+            }
+            .to_string(),
+            Reason::SidecarOfKept {
+                image: forged.clone(),
+            }
+            .to_string(),
+            Warning::UnreadableFile {
+                file: UnreadableFile {
+                    path: "dir\u{202e}/disk".to_owned(),
+                    problem: "not a disk".to_owned(),
+                    read_as: ReadAs::OtherFile,
+                    identity: None,
+                },
+                outcome: DoubtOutcome::WarnsOnly,
+            }
+            .to_string(),
+            Warning::RecordsIgnored {
+                hosts: vec![("compute-9".to_owned(), 1), ("\x1b]0;x\x07".to_owned(), 2)],
+            }
+            .to_string(),
+        ];
+        assert_eq!(
+            shown,
+            [
+                r#"image "img\u{1b}[31m" is used by instance-1 and "bell\u{7}" on this host and "instance-2@compute\n2" on other hosts"#,
+                r#"backing file of "y\nremoved  original  9.9 GiB/disk" and uuid-1/disk.local"#,
+                r#"checksum of "y\nremoved  original  9.9 GiB", kept with it"#,
+                r#"cannot read "dir\u{202e}/disk" (not a declared disk; cleaning goes on): not a disk"#,
+                r#"records of hosts not registered in compute_nodes in the last 24 h do not count: compute-9 (1 record) and "\u{1b}]0;x\u{7}" (2 records)"#,
+            ]
         );
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use cachectl_fs::{Dir, Lock};
-use cachectl_naming::classify;
+use cachectl_naming::{classify, quote};
 
 use crate::locks::nova_lock_name;
 
@@ -32,7 +32,7 @@ pub fn remove_base_file(base: &Dir, name: &OsStr) -> RemoveOutcome {
         }
         Ok(false) => RemoveOutcome::AlreadyGone,
         Err(err) => {
-            let message = format!("failed to remove {}: {err}", path.display());
+            let message = format!("failed to remove {}: {err}", quote(&path));
             tracing::warn!("{message}");
             RemoveOutcome::Failed(message)
         }

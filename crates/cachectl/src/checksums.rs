@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 
 use cachectl_fs::Dir;
+use cachectl_naming::quote;
 use cachectl_sidecar::{
     SidecarFormat, Verification, hash_entry_with, read_stored_checksum, verify_with, write_info,
 };
@@ -209,7 +210,7 @@ pub fn check_with(
         return ChecksumOutcome {
             note: Some(format!(
                 "not hashed: another process holds its lock {}",
-                locks.join(lock_name).display()
+                quote(&locks.join(lock_name))
             )),
             ..ChecksumOutcome::of(ChecksumState::NotChecked)
         };
@@ -225,13 +226,13 @@ pub fn check_with(
         Some((locks, lock_name, Ok(None))) => {
             return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
                 "sidecar not written: another process took its lock {}",
-                locks.join(lock_name).display()
+                quote(&locks.join(lock_name))
             ));
         }
         Some((locks, lock_name, Err(err))) => {
             return ChecksumOutcome::problem(format!(
                 "cannot take lock {}: {err}",
-                locks.join(lock_name).display()
+                quote(&locks.join(lock_name))
             ));
         }
     };
@@ -279,10 +280,7 @@ fn check_unwritten(
                 Some(digest),
             ),
             Err(err) => (
-                ChecksumOutcome::problem(format!(
-                    "cannot hash {}: {err}",
-                    dir.join(image).display()
-                )),
+                ChecksumOutcome::problem(format!("cannot hash {}: {err}", quote(&dir.join(image)))),
                 None,
             ),
         };
@@ -320,8 +318,8 @@ fn check_unwritten(
             ChecksumOutcome {
                 note: Some(format!(
                     "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
-                    dir.join(image).display(),
-                    stored.path.display()
+                    quote(&dir.join(image)),
+                    quote(&stored.path)
                 )),
                 problem: true,
                 stored: Some(expected),

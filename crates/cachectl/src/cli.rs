@@ -1,10 +1,11 @@
 //! Command-line options, and running a command with its exit code.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cachectl_naming::escape_controls;
 use cachectl_policy::{Ages, EphemeralConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -248,6 +249,8 @@ pub fn main() -> ExitCode {
     exit::code(run(&cli))
 }
 
+/// Logs to stderr: colours only on a terminal, and every message and field value with its
+/// control characters escaped (they carry names from outside).
 fn init_logging(cli: &Cli) {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
@@ -257,9 +260,22 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CACHECTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use tracing_subscriber::field::MakeExt as _;
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let value = format!("{value:?}");
+        let value = escape_controls(&value);
+        if field.name() == "message" {
+            write!(writer, "{value}")
+        } else {
+            write!(writer, "{field}={value}")
+        }
+    })
+    .delimited(" ");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .fmt_fields(fields)
         .with_target(false)
         .without_time()
         .try_init();
@@ -299,7 +315,12 @@ pub fn run(cli: &Cli) -> u8 {
         // A reader that went away (`| head`) is not an error.
         Err(CommandError::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
         Err(err) => {
-            let _ = writeln!(io::stderr(), "cachectl: error: {err}");
+            let message = err.to_string();
+            let _ = writeln!(
+                io::stderr(),
+                "cachectl: error: {}",
+                escape_controls(&message)
+            );
             err.exit_code()
         }
     }

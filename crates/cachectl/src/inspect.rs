@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use cachectl_naming::escape_controls;
 use cachectl_qcow2::{BackingTarget, ChainError, DiskHeader, Format, Link, walk_chain};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -309,13 +310,17 @@ fn qcow2_specific(header: &DiskHeader) -> Node {
         .build()
 }
 
-/// `qemu-img info`'s human output for one image (`bdrv_image_info_dump`).
+/// `qemu-img info`'s human output for one image (`bdrv_image_info_dump`). Every value from
+/// the disk or its path goes through [`escape_controls`]: a guest writes the backing name of
+/// what it sees as a raw disk, and no control character of it may reach a terminal. Printable
+/// names stay as qemu-img prints them.
 fn human(link: &Link) -> String {
     let header = &link.header;
     let size = virtual_size(link);
+    let path = link.path.display().to_string();
+    let path = escape_controls(&path);
     let mut text = format!(
-        "image: {}\nfile format: {}\nvirtual size: {} ({size} bytes)\ndisk size: {}\n",
-        link.path.display(),
+        "image: {path}\nfile format: {}\nvirtual size: {} ({size} bytes)\ndisk size: {}\n",
         header.format,
         size_to_str(size),
         size_to_str(disk_size(link))
@@ -333,22 +338,28 @@ fn human(link: &Link) -> String {
         let full = full_backing(link).unwrap_or_default();
         let name = lossy(name);
         if full == name {
-            text.push_str(&format!("backing file: {name}\n"));
+            text.push_str(&format!("backing file: {}\n", escape_controls(&name)));
         } else {
-            text.push_str(&format!("backing file: {name} (actual path: {full})\n"));
+            text.push_str(&format!(
+                "backing file: {} (actual path: {})\n",
+                escape_controls(&name),
+                escape_controls(&full)
+            ));
         }
     }
     if let Some(format) = &header.backing_format {
-        text.push_str(&format!("backing file format: {}\n", lossy(format)));
+        text.push_str(&format!(
+            "backing file format: {}\n",
+            escape_controls(&lossy(format))
+        ));
     }
     if let Some(data) = specific_data(header) {
         text.push_str("Format specific information:\n");
         dump(&mut text, 1, &data);
     }
     text.push_str(&format!(
-        "Child node '/file':\n    filename: {}\n    protocol type: file\n    \
+        "Child node '/file':\n    filename: {path}\n    protocol type: file\n    \
          file length: {} ({} bytes)\n    disk size: {}\n",
-        link.path.display(),
         size_to_str(file_length(link)),
         file_length(link),
         size_to_str(link.allocated)
@@ -371,7 +382,7 @@ fn dump(text: &mut String, indent: usize, node: &Node) {
     };
     match node {
         Node::Int(n) => text.push_str(&format!("{n}\n")),
-        Node::Str(s) => text.push_str(&format!("{s}\n")),
+        Node::Str(s) => text.push_str(&format!("{}\n", escape_controls(s))),
         Node::Bool(b) => text.push_str(&format!("{b}\n")),
         Node::Object(entries) => {
             for (key, value) in entries {

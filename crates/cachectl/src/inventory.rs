@@ -11,6 +11,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use cachectl_naming::quote;
 use cachectl_policy::Instance;
 use serde::Deserialize;
 
@@ -21,7 +22,7 @@ const MAX_INVENTORY_LEN: u64 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     /// It cannot be read.
-    #[error("cannot read the inventory {path}: {source}")]
+    #[error("cannot read the inventory {}: {source}", quote(.path))]
     Read {
         /// The file (`-` for standard input).
         path: PathBuf,
@@ -29,7 +30,7 @@ pub enum InventoryError {
         source: io::Error,
     },
     /// It is not a valid inventory.
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{}:{line}:{column}: {message}", quote(.path))]
     Malformed {
         /// The file.
         path: PathBuf,

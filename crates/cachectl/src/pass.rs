@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use cachectl_fs::{Dir, Lock};
-use cachectl_naming::{EntryKind, classify};
+use cachectl_naming::{EntryKind, classify, quote};
 use cachectl_policy::{
     Ages, DoubtOutcome, EphemeralConfig, Facts, FileDecision, FileType, Plan, Reason, State,
     StorageUsers, Warning, plan,
@@ -80,7 +80,7 @@ pub enum PassError {
     #[error(transparent)]
     Ack(#[from] AckError),
     /// The instances path or the cache directory cannot be opened: nothing was done.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {}: {source}", quote(.path))]
     Open {
         /// The directory.
         path: PathBuf,
@@ -94,7 +94,7 @@ pub enum PassError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A lock file cannot be opened.
-    #[error("cannot take lock {path}: {source}")]
+    #[error("cannot take lock {}: {source}", quote(.path))]
     Lock {
         /// The lock file.
         path: PathBuf,
@@ -102,7 +102,7 @@ pub enum PassError {
         source: std::io::Error,
     },
     /// Another `cachectl clean` is running.
-    #[error("another cachectl clean is running on this storage (lock {0} is held)")]
+    #[error("another cachectl clean is running on this storage (lock {} is held)", quote(.0))]
     Busy(PathBuf),
 }
 
@@ -156,7 +156,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         let mut report = empty_report(config, false);
         report.warnings.push(WarningEntry {
             code: "no_base_dir",
-            message: format!("no base directory at {}: nothing to do", base_dir.display()),
+            message: format!("no base directory at {}: nothing to do", quote(&base_dir)),
         });
         return Ok(PassOutcome {
             report,
@@ -231,7 +231,7 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                         code: "touch_failed",
                         message: format!(
                             "cannot refresh the mtime of {}: {err}",
-                            file.path.display()
+                            quote(&file.path)
                         ),
                     });
                 }
@@ -340,7 +340,7 @@ fn storage_users(
             code: "compute_nodes_empty",
             message: format!(
                 "{} is empty (an interrupted rewrite?): every instance record counts{}",
-                instances.join(OsStr::new(COMPUTE_NODES)).display(),
+                quote(&instances.join(OsStr::new(COMPUTE_NODES))),
                 if changes {
                     "; this host registered itself in it"
                 } else {
@@ -444,11 +444,11 @@ fn remove_confirmed(
                 Some(match problem {
                     None => format!(
                         "another process holds its lock {}: kept this pass",
-                        path.display()
+                        quote(path)
                     ),
                     Some(problem) => format!(
                         "its lock {} cannot be taken ({problem}): kept this pass",
-                        path.display()
+                        quote(path)
                     ),
                 })
             } else if image_not_removed {
@@ -516,11 +516,11 @@ fn note_held_locks(lock_dir: Option<&Dir>, fates: &mut [Fate]) {
             Ok(false) => continue,
             Ok(true) => format!(
                 "another process holds its lock {}: a clean now would keep it",
-                path.display()
+                quote(&path)
             ),
             Err(err) => format!(
                 "its lock {} cannot be taken ({err}): a clean now would keep it",
-                path.display()
+                quote(&path)
             ),
         };
         fate.state = FileState::InUse;

@@ -1,8 +1,15 @@
 //! Reports: a stable, versioned JSON object for scripts, and aligned text for people.
+//!
+//! The text quotes every name that comes from outside (the filesystem, a disk header, the
+//! inventory) with [`quote`], and passes every cell, reason and warning through
+//! [`escape_controls`], so that no control character reaches a terminal. The JSON carries the
+//! names as they are: its escapes are JSON's own.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use cachectl_naming::{escape_controls, quote};
 use cachectl_policy::{DoubtOutcome, HumanDuration, ReadAs};
 use serde::Serialize;
 
@@ -342,13 +349,15 @@ impl Report {
         let _ = writeln!(
             text,
             "cachectl {} of {} on {}{mode}",
-            self.command, self.base_dir, self.host
+            self.command,
+            quote(&self.base_dir),
+            quote(&self.host)
         );
         if !self.base_dir_exists {
             let _ = writeln!(
                 text,
                 "no base directory at {}: nothing to do",
-                self.base_dir
+                quote(&self.base_dir)
             );
             self.render_warnings(&mut text);
             return text;
@@ -438,9 +447,14 @@ impl Report {
                         f.kind.to_owned(),
                         human_bytes(f.size_bytes),
                         HumanDuration(f.age_seconds).to_string(),
-                        f.name.clone(),
+                        quote(&f.name).to_string(),
                         format!("{}{checksum}", f.reason),
                     ]
+                    // The safety net: no cell carries a control character, whoever built it.
+                    .map(|cell| match escape_controls(&cell) {
+                        Cow::Borrowed(_) => cell,
+                        Cow::Owned(escaped) => escaped,
+                    })
                 })
                 .collect();
             let header = ["STATE", "KIND", "SIZE", "AGE", "NAME", "REASON"].map(str::to_owned);
@@ -476,9 +490,12 @@ impl Report {
                 let keeps = if orphan.keeps.is_empty() {
                     "uses no cache file".to_owned()
                 } else {
-                    format!("keeps {} in use", orphan.keeps.join(", "))
+                    let names: Vec<String> =
+                        orphan.keeps.iter().map(|n| quote(n).to_string()).collect();
+                    format!("keeps {} in use", names.join(", "))
                 };
-                let _ = writeln!(text, "  {}: {keeps}", orphan.name);
+                let line = format!("{}: {keeps}", quote(&orphan.name));
+                let _ = writeln!(text, "  {}", escape_controls(&line));
             }
         }
         self.render_warnings(&mut text);
@@ -489,7 +506,7 @@ impl Report {
         if !self.warnings.is_empty() {
             let _ = writeln!(text, "\nwarnings:");
             for warning in &self.warnings {
-                let _ = writeln!(text, "  {}", warning.message);
+                let _ = writeln!(text, "  {}", escape_controls(&warning.message));
             }
         }
         let acks: Vec<&str> = self

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use cachectl_fs::{Dir, Kind};
-use cachectl_naming::{EntryKind, classify_os, is_console_log, is_nova_disk_name};
+use cachectl_naming::{EntryKind, classify_os, is_console_log, is_nova_disk_name, quote};
 use cachectl_policy::{
     CacheFile, Disk, DiskUse, FileIdentity, FileType, ReadAs, UnreadableFile, UseKind,
 };
@@ -94,7 +94,7 @@ pub struct Scan {
 
 /// The cache directory or the instances path cannot be listed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot list {path}: {source}")]
+#[error("cannot list {}: {source}", quote(.path))]
 pub struct ScanError {
     /// The directory.
     pub path: PathBuf,
@@ -587,7 +587,7 @@ fn describe(err: &ChainError) -> String {
         ChainError::Read { source, .. } => {
             format!(
                 "its backing file {}: {}",
-                source.path().display(),
+                quote(source.path()),
                 source.problem()
             )
         }
@@ -610,7 +610,7 @@ fn unresolvable(image: &Path, target: &BackingTarget) -> String {
     };
     format!(
         "{}: the name {name:?} does not name a single file cachectl can follow",
-        image.display()
+        quote(image)
     )
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cachectl_fs::Dir;
+use cachectl_naming::quote;
 use cachectl_policy::StorageUsers;
 
 use crate::locks::{lock_within, nova_lock_name};
@@ -42,7 +43,7 @@ pub enum Registry {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// An I/O error.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", quote(.path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -50,7 +51,7 @@ pub enum StorageError {
         source: io::Error,
     },
     /// Another process held the registry lock too long.
-    #[error("{path}: lock held by another process for over {secs} s", secs = REGISTRY_LOCK_TIMEOUT.as_secs())]
+    #[error("{}: lock held by another process for over {secs} s", quote(.path), secs = REGISTRY_LOCK_TIMEOUT.as_secs())]
     Locked {
         /// The lock file.
         path: PathBuf,
@@ -74,14 +75,14 @@ pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
                 io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
             ) =>
         {
-            return Ok(Registry::Malformed(format!("{}: {err}", path.display())));
+            return Ok(Registry::Malformed(format!("{}: {err}", quote(&path))));
         }
         Err(source) => return Err(StorageError::Io { path, source }),
     };
     let Ok(text) = String::from_utf8(bytes) else {
         return Ok(Registry::Malformed(format!(
             "{}: not UTF-8 text",
-            path.display()
+            quote(&path)
         )));
     };
     if text.trim().is_empty() {
@@ -92,7 +93,7 @@ pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
         Err(err) => {
             return Ok(Registry::Malformed(format!(
                 "{}:{}:{}: {}",
-                path.display(),
+                quote(&path),
                 err.line(),
                 err.column(),
                 crate::inventory::json_error_message(&err)
@@ -102,7 +103,7 @@ pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
     let Some(object) = value.as_object() else {
         return Ok(Registry::Malformed(format!(
             "{}: not a JSON object",
-            path.display()
+            quote(&path)
         )));
     };
     let mut hosts = BTreeMap::new();
@@ -110,7 +111,7 @@ pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
         let Some(seen) = seen.as_f64() else {
             return Ok(Registry::Malformed(format!(
                 "{}: the check-in time of {host:?} is not a number",
-                path.display()
+                quote(&path)
             )));
         };
         hosts.insert(host.clone(), seen);

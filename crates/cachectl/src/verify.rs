@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cachectl_fs::{Dir, Kind};
-use cachectl_naming::classify_os;
+use cachectl_naming::{classify_os, escape_controls, quote};
 use serde::Serialize;
 
 use crate::checksums::{ChecksumJob, ChecksumMode, ChecksumState, check_all, hash_progress};
@@ -89,7 +89,7 @@ pub fn run(
         files: Vec::new(),
     };
     let open_error = |path: &Path, err: std::io::Error| CommandError::Other {
-        message: format!("cannot open {}: {err}", path.display()),
+        message: format!("cannot open {}: {err}", quote(path)),
         code: exit::FAILURE,
     };
     // Without FILEs the instances path must be there (a typo is an error); with them, Nova's
@@ -116,13 +116,13 @@ pub fn run(
         else {
             report.warnings.push(WarningEntry {
                 code: "no_base_dir",
-                message: format!("no base directory at {}: nothing to do", base_dir.display()),
+                message: format!("no base directory at {}: nothing to do", quote(&base_dir)),
             });
             write_report(&report, args.format, out)?;
             return Ok(exit::SUCCESS);
         };
         let entries = base.entries().map_err(|err| CommandError::Other {
-            message: format!("cannot list {}: {err}", base_dir.display()),
+            message: format!("cannot list {}: {err}", quote(&base_dir)),
             code: exit::FAILURE,
         })?;
         files = entries
@@ -157,7 +157,7 @@ pub fn run(
                     missing_input = true;
                     report.warnings.push(WarningEntry {
                         code: "unreadable_file",
-                        message: format!("{}: {err}", path.display()),
+                        message: format!("{}: {err}", quote(path)),
                     });
                 }
             }
@@ -181,7 +181,7 @@ pub fn run(
                 code: "not_a_file",
                 message: format!(
                     "{}: a {}, not a regular file{}",
-                    path.display(),
+                    quote(path),
                     stat.kind.name(),
                     if stat.kind == Kind::Symlink {
                         ": not followed"
@@ -192,11 +192,11 @@ pub fn run(
             }),
             Ok(None) => Err(WarningEntry {
                 code: "unreadable_file",
-                message: format!("{}: no such file", path.display()),
+                message: format!("{}: no such file", quote(path)),
             }),
             Err(err) => Err(WarningEntry {
                 code: "unreadable_file",
-                message: format!("{}: {err}", path.display()),
+                message: format!("{}: {err}", quote(path)),
             }),
         })
         .collect();
@@ -302,7 +302,7 @@ fn render_text(report: &VerifyReport) -> String {
     let s = &report.summary;
     let mut text = format!(
         "cachectl verify of {}\n{} files: {} valid, {} corrupt, {} written, {} not checked ({} hashed)\n",
-        report.base_dir,
+        quote(&report.base_dir),
         s.files,
         s.valid,
         s.corrupt,
@@ -310,18 +310,22 @@ fn render_text(report: &VerifyReport) -> String {
         s.not_checked,
         human_bytes(s.bytes_hashed)
     );
-    let width = report.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    let names: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| quote(&f.name).to_string())
+        .collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     if !report.files.is_empty() {
         text.push('\n');
     }
-    for file in &report.files {
+    for (file, name) in report.files.iter().zip(&names) {
         let _ = writeln!(
             text,
-            "{:<11}  {:<width$}  {:>10}  {}",
+            "{:<11}  {name:<width$}  {:>10}  {}",
             file.checksum.as_str(),
-            file.name,
             human_bytes(file.size_bytes),
-            file.reason
+            escape_controls(&file.reason)
         );
     }
     // Problems already shown in a file's row are not repeated.
@@ -334,7 +338,7 @@ fn render_text(report: &VerifyReport) -> String {
     if !warnings.is_empty() {
         text.push_str("\nwarnings:\n");
         for warning in warnings {
-            let _ = writeln!(text, "  {}", warning.message);
+            let _ = writeln!(text, "  {}", escape_controls(&warning.message));
         }
     }
     text
