@@ -1,5 +1,6 @@
 //! End-to-end tests of cachectl: real directory trees, real qcow2 images, the real command.
 
+mod attacks;
 mod chains;
 mod cli;
 mod conformance;
