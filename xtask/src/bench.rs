@@ -164,7 +164,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// `cargo build --release -p cachectl`, and the binary it built.
-fn build_cachectl() -> Result<PathBuf, String> {
+pub(crate) fn build_cachectl() -> Result<PathBuf, String> {
     crate::cargo(&["build", "--release", "--package", "cachectl"], &[])?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -4,10 +4,13 @@
 //! cargo xtask ci      fmt --check, clippy -D warnings, cargo test --workspace, snapshot check
 //! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
 //! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
+//! cargo xtask stress  Nova-style spawners, a deleter and `cachectl clean` loops at once: no
+//!                     overlay may lose its base, see stress.rs
 //! ```
 
 mod bench;
 mod fuzz;
+mod stress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,9 +23,12 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         // The wrapper bench runs every measured command under (not for people).
         Some("bench-measure") => bench::measure_child(&args[1..]),
+        Some("stress") => stress::run(&args[1..]),
+        // One Nova-style spawner process of the stress test (not for people).
+        Some("stress-spawner") => stress::spawner_child(&args[1..]),
         Some("-h" | "--help") | None => {
             println!(
-                "usage: cargo xtask <ci|fuzz|bench>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)"
+                "usage: cargo xtask <ci|fuzz|bench|stress>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)\n  stress [--seconds N] ...: spawners, a deleter and cleans at once; no overlay may lose its base (--help)"
             );
             Ok(())
         }
