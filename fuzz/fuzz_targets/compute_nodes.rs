@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.path().join("compute_nodes");
     fs::write(&path, data).expect("writing to the scratch directory");
 
-    let registry = read_registry(dir.path()).expect("compute_nodes is a readable file");
+    let instances = cachectl_fs::Dir::open(dir.path()).expect("the scratch directory");
+    let locks = instances
+        .create_child(std::ffi::OsStr::new("locks"))
+        .expect("a lock directory");
+    let registry = read_registry(&instances).expect("compute_nodes is a readable file");
     match (&registry, registry.users(HOST, NOW)) {
         (Registry::Hosts(hosts), StorageUsers::Known(users)) => {
             for (host, seen) in hosts {
@@ -39,14 +43,14 @@ fuzz_target!(|data: &[u8]| {
     // A file of white space is what an interrupted in-place rewrite leaves: nothing to keep.
     let blank = std::str::from_utf8(data).is_ok_and(|text| text.trim().is_empty());
 
-    match register(dir.path(), HOST, NOW) {
+    match register(&instances, &locks, HOST, NOW) {
         Ok(()) => {
             let before = match registry {
                 Registry::Hosts(hosts) => hosts,
                 _ if blank => BTreeMap::new(),
                 other => panic!("registered over {other:?}"),
             };
-            let after = read_registry(dir.path()).expect("reading what register wrote");
+            let after = read_registry(&instances).expect("reading what register wrote");
             let Registry::Hosts(after) = after else {
                 panic!("register wrote {after:?}");
             };

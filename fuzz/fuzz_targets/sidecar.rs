@@ -8,6 +8,7 @@
 #![no_main]
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 
@@ -23,13 +24,15 @@ const TIMESTAMP: f64 = 1_700_000_000.5;
 
 fuzz_target!(|data: &[u8]| {
     let dir = cachectl_fuzz::scratch_dir();
-    let image = dir.path().join("356a192b7913b04c54574d18c28d46e6395428ab");
+    let name = OsStr::new("356a192b7913b04c54574d18c28d46e6395428ab");
+    let image = dir.path().join(name);
     let (info, sha1) = (info_path(&image), sha1_path(&image));
+    let base = cachectl_fs::Dir::open(dir.path()).expect("the scratch directory");
     let write = |path: &Path| fs::write(path, data).expect("writing to the scratch directory");
     let remove = |path: &Path| fs::remove_file(path).expect("removing from the scratch directory");
 
     write(&info);
-    let from_info = read_stored_checksum(&image);
+    let from_info = read_stored_checksum(&base, name);
     match &from_info {
         Ok(Some(stored)) => check(stored, SidecarFormat::Info),
         Ok(None) | Err(SidecarError::Malformed { .. }) => {}
@@ -38,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
 
     remove(&info);
     write(&sha1);
-    let from_sha1 = read_stored_checksum(&image);
+    let from_sha1 = read_stored_checksum(&base, name);
     match &from_sha1 {
         Ok(Some(stored)) => {
             check(stored, SidecarFormat::Sha1);
@@ -53,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     write(&info);
-    let from_both = read_stored_checksum(&image);
+    let from_both = read_stored_checksum(&base, name);
     match (&from_info, &from_both) {
         (Ok(Some(alone)), Ok(Some(both))) => assert_eq!(alone, both, ".info comes first"),
         (Ok(None), both) => assert_eq!(
@@ -68,12 +71,12 @@ fuzz_target!(|data: &[u8]| {
     // write_info rewrites any .info that is a JSON object (even one whose "sha1" is no string),
     // and nothing else.
     let keys_before = info_keys(&info);
-    match write_info(&image, DIGEST, TIMESTAMP) {
+    match write_info(&base, name, DIGEST, TIMESTAMP) {
         Ok(()) => {
             let Some(mut expected) = keys_before else {
                 panic!("write_info replaced a .info that is not a JSON object");
             };
-            let stored = read_stored_checksum(&image)
+            let stored = read_stored_checksum(&base, name)
                 .expect("reading what write_info wrote")
                 .expect("write_info wrote a checksum");
             assert_eq!(

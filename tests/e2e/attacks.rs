@@ -194,7 +194,12 @@ fn stale_lock_files_are_counted_and_stay() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["summary"]["stale_lock_files"], 3);
     for image in &images {
-        assert!(host.instances.join("locks").join(format!("nova-{image}")).is_file());
+        assert!(
+            host.instances
+                .join("locks")
+                .join(format!("nova-{image}"))
+                .is_file()
+        );
     }
     let text = host.run(&["audit"]);
     assert!(
@@ -212,7 +217,10 @@ fn planted_temporary_names_never_redirect_a_root_write() {
     let host = Host::new();
     let image = fp("image-in-use");
     host.base_file_with(&image, b"the image", 3 * DAY);
-    host.overlay(&format!("{}/disk", "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01"), &image);
+    host.overlay(
+        &format!("{}/disk", "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01"),
+        &image,
+    );
     let victim = Victim::new(&host, "victim", b"root:secret\n");
     // Every name the temporary files of earlier versions could take, for any pid.
     for pid in 1..=32_768 {
@@ -221,8 +229,11 @@ fn planted_temporary_names_never_redirect_a_root_write() {
             host.instances.join(format!(".compute_nodes.tmp-{pid}")),
         )
         .expect("a planted link");
-        symlink(&victim.path, host.base.join(format!(".{image}.info.tmp-{pid}")))
-            .expect("a planted link");
+        symlink(
+            &victim.path,
+            host.base.join(format!(".{image}.info.tmp-{pid}")),
+        )
+        .expect("a planted link");
     }
     give_to_nova(&host);
 
@@ -241,7 +252,10 @@ fn planted_temporary_names_never_redirect_a_root_write() {
         &fs::read(host.base.join(format!("{image}.info"))).expect("the sidecar"),
     )
     .expect("JSON");
-    assert_eq!(json["sha1"], cachectl_sidecar::hash_reader(&b"the image"[..]).expect("a digest"));
+    assert_eq!(
+        json["sha1"],
+        cachectl_sidecar::hash_reader(&b"the image"[..]).expect("a digest")
+    );
 }
 
 #[test]
@@ -265,7 +279,8 @@ fn planted_lock_files_are_never_created_through_or_chowned() {
     let run = host.run(&["clean"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("cachectl-clean: is a symlink: not followed"),
+        run.stderr
+            .contains("cachectl-clean: is a symlink: not followed"),
         "{}",
         run.stderr
     );
@@ -306,14 +321,22 @@ fn a_symlinked_sidecar_is_refused_and_its_target_never_copied() {
     symlink(&victim.path, host.base.join(format!("{image}.info"))).expect("a planted link");
     give_to_nova(&host);
 
-    for command in [&["audit", "--checksum"][..], &["clean", "--checksum"], &["verify"]] {
+    for command in [
+        &["audit", "--checksum"][..],
+        &["clean", "--checksum"],
+        &["verify"],
+    ] {
         let run = host.run(&[command, &["--format", "json"]].concat());
         assert!(
             run.stdout.contains("is a symlink: not followed"),
             "{command:?}: {}",
             run.stdout
         );
-        assert!(!run.stdout.contains("s3cret"), "{command:?}: {}", run.stdout);
+        assert!(
+            !run.stdout.contains("s3cret"),
+            "{command:?}: {}",
+            run.stdout
+        );
     }
     victim.assert_untouched();
     let link = fs::symlink_metadata(host.base.join(format!("{image}.info"))).expect("there");
@@ -356,13 +379,19 @@ fn the_cache_and_lock_directories_are_not_followed_out_of_the_tree_through_forei
     std::os::unix::fs::lchown(&host.base, Some(0), Some(0)).expect("root's link");
     let run = host.run(&["clean", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!victim.exists(), "an unused file of the cache was not removed");
+    assert!(
+        !victim.exists(),
+        "an unused file of the cache was not removed"
+    );
 
     // The lock directory too.
     fs::create_dir(host.root().join("elsewhere-locks")).expect("a directory");
     fs::remove_dir_all(host.instances.join("locks")).expect("the lock directory");
-    symlink(host.root().join("elsewhere-locks"), host.instances.join("locks"))
-        .expect("a planted locks");
+    symlink(
+        host.root().join("elsewhere-locks"),
+        host.instances.join("locks"),
+    )
+    .expect("a planted locks");
     std::os::unix::fs::lchown(host.instances.join("locks"), Some(NOVA), Some(NOVA))
         .expect("nova's link");
     let run = host.run(&["clean"]);

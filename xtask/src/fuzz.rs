@@ -41,6 +41,8 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("compute_nodes", 8 * 1024),
     // The metadata table (64 KiB) and the items QEMU puts right after it.
     ("vhdx_metadata", 72 * 1024),
+    // A few lines of `<inode> <size> <mtime> <path>`.
+    ("ack_file", 4 * 1024),
 ];
 
 /// What the command line asks for.

@@ -105,6 +105,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Acknowledged>, AckError> {
         } else {
             written.to_owned()
         };
+        if path.is_empty() {
+            return Err(malformed(format!("the path is empty: {}", expected())));
+        }
         acknowledged.push(Acknowledged { path, identity });
     }
     Ok(acknowledged)
@@ -246,6 +249,7 @@ mod tests {
             ("1 2\n", "acks:1: no mtime"),
             ("1 2 3 \"u/disk\n", "acks:1: the quoted path"),
             ("1 2 3 \"u/\\q\"\n", "acks:1: the quoted path"),
+            ("1 2 3 \"\"\n", "acks:1: the path is empty"),
         ] {
             let err = parsed(text).expect_err(text).to_string();
             assert!(err.starts_with(message), "{text:?}: {err}");

@@ -1,11 +1,13 @@
-//! Property tests of the command's own parsers, on every `cargo test`: the inventory and
-//! `compute_nodes` never panic, and their errors say where.
+//! Property tests of the command's own parsers, on every `cargo test`: the inventory,
+//! `compute_nodes` and acknowledgement files never panic, and their errors say where.
 
 use std::fs;
 use std::path::Path;
 
+use cachectl::ack::{self, AckError};
 use cachectl::inventory::{InventoryError, parse};
 use cachectl::storage::{Registry, read_registry};
+use cachectl_policy::{ReadAs, UnreadableFile};
 use proptest::prelude::*;
 
 /// JSON-ish input around the keys the inventory and the registry use.
@@ -62,6 +64,42 @@ proptest! {
                 serde_json::from_slice(&bytes).expect("a registry that reads is a JSON object");
             prop_assert_eq!(hosts.len(), object.len());
             prop_assert!(hosts.keys().all(|host| object.contains_key(host)));
+        }
+    }
+
+    #[test]
+    fn acknowledgements_parse_or_name_a_line_and_read_back_as_printed(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            (any::<u64>(), any::<u64>(), any::<i64>(), ".{0,24}", any::<bool>()).prop_map(
+                |(ino, size, mtime, path, quoted)| {
+                    let path = if quoted { format!("{path:?}") } else { path };
+                    format!("# a comment\n{ino} {size} {mtime} {path}\n").into_bytes()
+                },
+            ),
+        ]
+    ) {
+        match ack::parse(Path::new("acks"), &bytes) {
+            Ok(acks) => {
+                for acknowledged in acks {
+                    let file = UnreadableFile {
+                        path: acknowledged.path.clone(),
+                        problem: String::new(),
+                        read_as: ReadAs::NovaDiskName,
+                        identity: Some(acknowledged.identity),
+                    };
+                    let printed = ack::line(&file).expect("an identity");
+                    prop_assert!(!printed.contains('\n'));
+                    let again = ack::parse(Path::new("acks"), printed.as_bytes())
+                        .expect("a printed line reads back");
+                    prop_assert_eq!(&again, &vec![acknowledged]);
+                }
+            }
+            Err(AckError::Malformed { line, .. }) => {
+                let lines = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+                prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+            }
+            Err(other) => prop_assert!(false, "{}", other),
         }
     }
 }
