@@ -160,7 +160,7 @@ fn a_nova_process_waiting_on_a_lock_file_keeps_excluding_after_a_clean() {
     // (2) A clean removes the unused base file, and leaves the lock file as it is.
     let run = host.run(&["clean", "--original-min-age", "0s", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(sorted_names_in(&run.json(), "removed"), [image.clone()]);
+    assert_eq!(sorted_names_in(&run.json(), "removed"), vec![image.clone()]);
     let now = fs::metadata(&lock_file).expect("the lock file stays");
     assert_eq!(now.ino(), waiting_on, "the lock file was replaced");
     // (3) The spawner's lockf returns; it downloads the base file again under the lock.
