@@ -118,7 +118,8 @@ impl Options {
     }
 }
 
-fn number<T: std::str::FromStr>(option: &str, text: &str) -> Result<T, String> {
+/// The value of a numeric option, or an error naming the option.
+pub(crate) fn number<T: std::str::FromStr>(option: &str, text: &str) -> Result<T, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("{option}: {text:?} is not a number"))

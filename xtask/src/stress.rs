@@ -47,6 +47,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cachectl_naming::fingerprint;
 use rustix::fs::{FlockOperation, fcntl_lock};
 
+use crate::bench::number;
+
 /// The host name the clean loops pass.
 const STRESS_HOST: &str = "stress-host";
 /// The deleter removes instances while more than this many are live (`--live`): few, so that
@@ -126,12 +128,6 @@ impl Options {
         }
         Ok(options)
     }
-}
-
-fn number<T: std::str::FromStr>(option: &str, text: &str) -> Result<T, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{option}: {text:?} is not a number"))
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
