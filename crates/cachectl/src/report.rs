@@ -516,16 +516,15 @@ impl Report {
             .filter_map(|file| file.ack.as_deref())
             .collect();
         if !acks.is_empty() {
+            let one = acks.len() == 1;
             let _ = writeln!(
                 text,
-                "\nonce you have looked at {}, these lines in a file given to --ack-unreadable \
-                 let cleaning go on while {} unchanged:",
-                if acks.len() == 1 { "it" } else { "them" },
-                if acks.len() == 1 {
-                    "it stays"
-                } else {
-                    "they stay"
-                }
+                "\nonce you have looked at {}, {} in a file given to --ack-unreadable {} cleaning \
+                 go on while {} unchanged:",
+                if one { "it" } else { "them" },
+                if one { "this line" } else { "these lines" },
+                if one { "lets" } else { "let" },
+                if one { "it stays" } else { "they stay" }
             );
             for ack in acks {
                 let _ = writeln!(text, "  {ack}");
