@@ -1,4 +1,4 @@
-//! Acknowledgements (`--ack-unreadable FILE`): `cachectl::ack::parse` on any bytes.
+//! Acknowledgements (`--ack-unreadable FILE`): `cachectl_sources::ack::parse` on any bytes.
 //!
 //! An error names a line that is in the input. Every acknowledgement read has a path, and the
 //! line a report prints for it reads back as the same path and identity.
@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use cachectl::ack::{AckError, line, parse};
+use cachectl_sources::ack::{AckError, line, parse};
 use cachectl_policy::{ReadAs, UnreadableFile};
 use libfuzzer_sys::fuzz_target;
 

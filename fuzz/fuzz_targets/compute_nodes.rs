@@ -1,4 +1,4 @@
-//! The storage registry: `cachectl::storage::read_registry` on any `compute_nodes`, then `register`.
+//! The storage registry: `read_registry` on any `compute_nodes`, then `register`.
 //!
 //! Check-in times read are finite numbers. Registering this host either refuses a file that is
 //! not a registry, leaving it as it was, or keeps every host already there and adds this one.
@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use cachectl::storage::{Registry, StorageError, read_registry, register};
-use cachectl_policy::StorageUsers;
+use cachectl_sources::registry::{Registry, StorageError, read_registry, register};
+use cachectl_policy::{StorageUsers, UnixTime, storage_users};
 use libfuzzer_sys::fuzz_target;
 
 /// This host, and the time it registers at.
 const HOST: &str = "compute-fuzz";
-const NOW: f64 = 1_700_000_000.0;
+const NOW: UnixTime = UnixTime(1_700_000_000);
 
 fuzz_target!(|data: &[u8]| {
     let dir = cachectl_fuzz::scratch_dir();
@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
         .create_child(std::ffi::OsStr::new("locks"))
         .expect("a lock directory");
     let registry = read_registry(&instances).expect("compute_nodes is a readable file");
-    match (&registry, registry.users(HOST, NOW)) {
+    let users = storage_users(registry.check_ins().as_ref(), HOST, NOW);
+    match (&registry, users) {
         (Registry::Hosts(hosts), StorageUsers::Known(users)) => {
             for (host, seen) in hosts {
                 assert!(seen.is_finite(), "{host:?} checked in at {seen}");
@@ -65,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
                 expected,
                 "register lost or added hosts"
             );
-            assert_eq!(after.get(HOST), Some(&NOW));
+            assert_eq!(after.get(HOST), Some(&NOW.as_f64()));
         }
         Err(StorageError::Malformed(_)) => {
             assert!(

@@ -1,4 +1,4 @@
-//! The inventory (`--inventory FILE`): `cachectl::inventory::parse` on any bytes.
+//! The inventory (`--inventory FILE`): `cachectl_sources::inventory::parse` on any bytes.
 //!
 //! An error names a line that is in the input. The cache names built from a record that parses
 //! (its image's fingerprint, its swap and ephemeral bases) classify as the kinds they are.
@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use cachectl::inventory::{InventoryError, parse};
+use cachectl_sources::inventory::{InventoryError, parse};
 use cachectl_naming::{EntryKind, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name};
 use libfuzzer_sys::fuzz_target;
 

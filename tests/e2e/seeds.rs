@@ -6,10 +6,10 @@
 use std::ffi::OsStr;
 use std::fs;
 
-use cachectl::apply::{RemoveOutcome, remove_base_file};
-use cachectl::checksums::{ChecksumMode, ChecksumState, check};
+use cachectl::{ChecksumMode, ChecksumState, check};
+use cachectl::{RemoveOutcome, remove_base_file};
 use cachectl_naming::{EntryKind, fingerprint};
-use cachectl_policy::{Facts, Instance, State, files_for_fingerprint, image_usage, plan};
+use cachectl_policy::{Facts, Instance, State, UnixTime, files_for_fingerprint, image_usage, plan};
 use cachectl_sidecar::{info_path, read_stored_checksum, sha1_path};
 use serde_json::json;
 
@@ -513,16 +513,16 @@ fn test_handle_base_image_used_missing() {
     let host = Host::new();
     let name = fingerprint("123").to_string();
     let fname = make_base_file(&host, &name);
-    let config = cachectl::scan::ScanConfig {
+    let config = cachectl::ScanConfig {
         instances_path: host.instances.clone(),
         base_dir_name: "_base".into(),
     };
     let base = open_dir(&host.base);
-    let scan = cachectl::scan::scan(&config, &base).expect("a scan");
+    let scan = cachectl::scan(&config, &base).expect("a scan");
     fs::remove_file(&fname).expect("removed");
 
     let facts = Facts {
-        now: NOW,
+        now: UnixTime(NOW),
         files: scan.files.iter().map(|f| f.fact.clone()).collect(),
         instances: Some(vec![Instance {
             uuid: "u1".into(),
@@ -540,7 +540,7 @@ fn test_handle_base_image_used_missing() {
         &base,
         name_of(&fname),
         ChecksumMode::Clean { interval: 3600 },
-        NOW as f64,
+        UnixTime(NOW),
         None,
     );
     assert_ne!(outcome.state, ChecksumState::Corrupt);

@@ -13,6 +13,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, Mode, OFlags, fcntl_lock};
 use rustix::io::Errno;
@@ -73,6 +74,21 @@ impl Dir {
         Err(io::Error::other(
             "the lock file was replaced every time it was locked",
         ))
+    }
+
+    /// Takes the lock on `name` as [`Dir::try_lock`] does, waiting up to `timeout` for another
+    /// process to release it; `Ok(None)` if it did not.
+    pub fn lock_within(&self, name: &OsStr, timeout: Duration) -> io::Result<Option<Lock>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(lock) = self.try_lock(name)? {
+                return Ok(Some(lock));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether another process holds the lock on `name` now. Creates nothing: a lock file that

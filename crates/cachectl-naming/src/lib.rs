@@ -23,11 +23,13 @@
 mod disk;
 mod ephemeral;
 mod fingerprint;
+mod lock;
 mod name;
 mod quote;
 
 pub use disk::{is_console_log, is_nova_disk_name};
 pub use ephemeral::{EphemeralFs, ephemeral_name, ephemeral_suffix, swap_name};
 pub use fingerprint::{FINGERPRINT_LEN, Fingerprint, FingerprintError, fingerprint};
+pub use lock::{NOVA_LOCK_PREFIX, nova_lock_name};
 pub use name::{EntryKind, EntryName, LeftoverKind, SidecarKind, classify, classify_os};
 pub use quote::{Quoted, escape_controls, quote};

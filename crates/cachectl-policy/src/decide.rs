@@ -59,7 +59,7 @@ fn first_decision(
     } else {
         EntryName::Foreign
     };
-    let age = u64::try_from(facts.now.saturating_sub(file.mtime)).unwrap_or(0);
+    let age = facts.now.seconds_since(file.mtime);
     let mut decision = FileDecision {
         name: file.name.clone(),
         kind: entry.kind(),

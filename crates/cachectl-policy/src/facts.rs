@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::time::UnixTime;
+
 /// Minimum ages, in seconds, before an unused file may go; counted from the file's mtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ages {
@@ -57,8 +59,8 @@ pub struct CacheFile {
     pub file_type: FileType,
     /// Size in bytes.
     pub size: u64,
-    /// Last modification, unix seconds.
-    pub mtime: i64,
+    /// Last modification.
+    pub mtime: UnixTime,
     /// Its inode: with its size, what tells an acknowledged unreadable cache file is the same.
     pub ino: u64,
     /// The other cache files this file's own backing chain reaches (a cache file may be an overlay).
@@ -70,7 +72,7 @@ pub struct CacheFile {
 
 impl CacheFile {
     /// A regular file with a UTF-8 name and no backing chain.
-    pub fn regular(name: &str, size: u64, mtime: i64) -> Self {
+    pub fn regular(name: &str, size: u64, mtime: UnixTime) -> Self {
         Self {
             name: name.to_owned(),
             name_is_utf8: true,
@@ -172,6 +174,23 @@ impl ReadAs {
     pub fn blocks(self) -> bool {
         self != Self::OtherFile
     }
+
+    /// The snake_case name reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NovaDiskName => "nova_disk_name",
+            Self::DiskInfo => "disk_info",
+            Self::Directory => "directory",
+            Self::CacheFile => "cache_file",
+            Self::OtherFile => "other_file",
+        }
+    }
+}
+
+impl std::fmt::Display for ReadAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What tells that a file is still the one an operator looked at: inode, size and mtime.
@@ -181,8 +200,8 @@ pub struct FileIdentity {
     pub ino: u64,
     /// Size in bytes.
     pub size: u64,
-    /// Last modification, unix seconds.
-    pub mtime: i64,
+    /// Last modification.
+    pub mtime: UnixTime,
 }
 
 /// A file under the instances path that may be a disk but cannot be read.
@@ -222,8 +241,8 @@ pub enum StorageUsers {
 pub struct Facts {
     /// This host's name, as Nova's `host` option.
     pub host: String,
-    /// The time of the pass, unix seconds.
-    pub now: i64,
+    /// The time of the pass.
+    pub now: UnixTime,
     /// The minimum ages.
     pub ages: Ages,
     /// The entries of the cache directory.
@@ -249,7 +268,7 @@ impl Facts {
     pub fn new(host: &str) -> Self {
         Self {
             host: host.to_owned(),
-            now: 0,
+            now: UnixTime(0),
             ages: Ages::default(),
             files: Vec::new(),
             instances: None,

@@ -14,11 +14,11 @@
 //! backed by; `<fp>_1`…`<fp>_9`, stale downloads and orphan sidecars are cleaned too.
 //!
 //! ```
-//! use cachectl_policy::{plan, Ages, CacheFile, Facts, FileType, State};
+//! use cachectl_policy::{plan, Ages, CacheFile, Facts, FileType, State, UnixTime};
 //!
 //! let facts = Facts {
-//!     files: vec![CacheFile::regular("356a192b7913b04c54574d18c28d46e6395428ab", 1 << 30, 0)],
-//!     now: 2 * 86_400,
+//!     files: vec![CacheFile::regular("356a192b7913b04c54574d18c28d46e6395428ab", 1 << 30, UnixTime(0))],
+//!     now: UnixTime(2 * 86_400),
 //!     ..Facts::new("compute-1")
 //! };
 //! let plan = plan(&facts);
@@ -31,9 +31,12 @@
 mod decide;
 mod duration;
 mod facts;
+mod outcome;
 mod plan;
+mod storage;
 #[cfg(test)]
 mod tests;
+mod time;
 mod usage;
 
 pub use decide::plan;
@@ -42,5 +45,10 @@ pub use facts::{
     Acknowledged, Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileIdentity, FileType,
     Instance, ReadAs, StorageUsers, UnreadableFile, UseKind,
 };
+pub use outcome::{
+    FileOutcome, FileState, LockState, Note, Recheck, confirm_removal, stale_lock_files,
+};
 pub use plan::{DoubtOutcome, FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+pub use storage::{STORAGE_USER_WINDOW, storage_users};
+pub use time::UnixTime;
 pub use usage::{ImageUsage, files_for_fingerprint, image_usage};

@@ -189,6 +189,22 @@ impl DoubtOutcome {
     pub fn blocks(self) -> bool {
         matches!(self, Self::Blocks | Self::BlocksChangedSinceAcknowledged)
     }
+
+    /// The snake_case name reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocks => "blocks",
+            Self::BlocksChangedSinceAcknowledged => "blocks_changed_since_acknowledged",
+            Self::Acknowledged => "acknowledged",
+            Self::WarnsOnly => "warns",
+        }
+    }
+}
+
+impl fmt::Display for DoubtOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A top-level directory of the instances path that no instance record claims.

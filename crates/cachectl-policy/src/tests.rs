@@ -11,8 +11,8 @@ use cachectl_naming::{EntryKind, fingerprint};
 
 use crate::{
     Acknowledged, Ages, CacheFile, Disk, DiskUse, DoubtOutcome, Facts, FileIdentity, FileType,
-    ImageUsage, Instance, Plan, ReadAs, Reason, State, StorageUsers, UnreadableFile, UseKind,
-    Warning, files_for_fingerprint, image_usage,
+    ImageUsage, Instance, Plan, ReadAs, Reason, State, StorageUsers, UnixTime, UnreadableFile,
+    UseKind, Warning, files_for_fingerprint, image_usage,
 };
 
 const HOST: &str = "compute-1";
@@ -20,12 +20,12 @@ const OTHER_HOST: &str = "compute-2";
 const MINUTE: i64 = 60;
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
-const NOW: i64 = 1_700_000_000;
+const NOW: UnixTime = UnixTime(1_700_000_000);
 /// The inode, size and mtime of the unreadable files of a test.
 const IDENTITY: FileIdentity = FileIdentity {
     ino: 42,
     size: 1 << 20,
-    mtime: NOW - DAY,
+    mtime: UnixTime(NOW.0 - DAY),
 };
 
 /// The image ids whose fingerprints are written `{id}`.
@@ -494,13 +494,13 @@ fn configured_ages_replace_novas() {
 #[test]
 fn extreme_clocks_do_not_overflow() {
     let mut facts = cache(vec![file("{1}", 0), file("{2}", 0)]);
-    facts.now = i64::MAX;
-    facts.files[0].mtime = i64::MIN;
-    facts.files[1].mtime = i64::MAX;
+    facts.now = UnixTime(i64::MAX);
+    facts.files[0].mtime = UnixTime(i64::MIN);
+    facts.files[1].mtime = UnixTime(i64::MAX);
     let plan = crate::plan(&facts);
     assert_eq!(decision(&plan, "{1}").state, State::Remove);
     assert_eq!(decision(&plan, "{2}").age, 0);
-    facts.now = i64::MIN;
+    facts.now = UnixTime(i64::MIN);
     let plan = crate::plan(&facts);
     assert_eq!(plan.names_in(State::TooYoung).len(), 2);
 }

@@ -1,14 +1,21 @@
-//! Carrying out a plan: refreshing the mtime of files in use, and removing files under Nova's locks.
+//! Carrying out a plan: refreshing the mtime of files in use, and removing files under Nova's
+//! locks. What to remove is the policy's to decide ([`confirm_removal`]); this module takes the
+//! locks, scans again and does what it says.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
-use std::io;
-use std::path::PathBuf;
 
 use cachectl_fs::{Dir, Lock};
-use cachectl_naming::{classify, quote};
+use cachectl_naming::{EntryKind, classify, nova_lock_name, quote};
+use cachectl_policy::{
+    Facts, FileOutcome, FileState, LockState, Plan, Recheck, UnixTime, confirm_removal, plan,
+};
 
-use crate::locks::nova_lock_name;
+use crate::report::{WarningCode, WarningEntry};
+use crate::scan::{Scan, ScanConfig, ScanError, scan_with_jobs};
+
+/// Removals are confirmed in batches of this many locks, within the open-files limit.
+const LOCK_BATCH: usize = 256;
 
 /// What removing one file did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,53 +46,179 @@ pub fn remove_base_file(base: &Dir, name: &OsStr) -> RemoveOutcome {
     }
 }
 
-/// Sets the access and modification times of the cache file `name` to `now` (unix seconds), as
-/// Nova does to the base files it finds in use, so that a file's age means how long it has been
-/// unused. A symlink's target is never touched.
-pub fn touch(base: &Dir, name: &OsStr, now: i64) -> io::Result<()> {
-    base.set_times(name, now)
+/// Refreshes the mtime of every file the plan says is in use, as Nova does to the base files
+/// it finds in use, so that a file's age means how long it has been unused. A symlink's target
+/// is never touched. Returns a warning for each file that could not be touched.
+pub(crate) fn touch_in_use(
+    base: &Dir,
+    plan: &Plan,
+    scan: &Scan,
+    now: UnixTime,
+) -> Vec<WarningEntry> {
+    let mut warnings = Vec::new();
+    for (decision, file) in plan.files.iter().zip(&scan.files) {
+        if decision.touch
+            && let Err(err) = base.set_times(file.name(), now.0)
+        {
+            warnings.push(WarningEntry::new(
+                WarningCode::TouchFailed,
+                format_args!("cannot refresh the mtime of {}: {err}", quote(&file.path)),
+            ));
+        }
+    }
+    warnings
 }
 
 /// The Nova lock that guards a cache entry: its own name for images, its image's name for
 /// sidecars and download leftovers (Nova downloads `X.part` under the lock of `X`).
-pub fn lock_name(entry: &str) -> &str {
+pub(crate) fn lock_name(entry: &str) -> &str {
     classify(entry).belongs_to().unwrap_or(entry)
 }
 
-/// The locks taken for a batch of removals, and the entries whose lock another process holds.
-#[derive(Debug, Default)]
-pub struct HeldLocks {
-    /// Locks held, by lock name.
-    pub held: BTreeMap<String, Lock>,
-    /// Lock names not taken, with the lock file and, when it could not even be tried, why.
-    pub busy: BTreeMap<String, (PathBuf, Option<String>)>,
+/// The state of Nova's lock for `entry` now, without taking it (a read-only pass). Creates
+/// nothing: with no lock directory, every lock is free.
+pub(crate) fn lock_state_now(lock_dir: Option<&Dir>, entry: &str) -> LockState {
+    let Some(lock_dir) = lock_dir else {
+        return LockState::Free;
+    };
+    let file = nova_lock_name(lock_name(entry));
+    let lock = lock_dir.join(OsStr::new(&file)).display().to_string();
+    match lock_dir.lock_held_elsewhere(OsStr::new(&file)) {
+        Ok(false) => LockState::Free,
+        Ok(true) => LockState::Held { lock },
+        Err(err) => LockState::Unusable {
+            lock,
+            problem: err.to_string(),
+        },
+    }
 }
 
-/// Takes, without waiting, Nova's lock for each entry in `entries`. A lock file that cannot be
-/// used (a symlink, a FIFO... planted in its place) keeps its files too, with the reason.
-pub fn lock_entries<'a>(lock_dir: &Dir, entries: impl IntoIterator<Item = &'a str>) -> HeldLocks {
+/// Nova's locks taken for a batch of removals, and the state of every lock name asked for.
+#[derive(Debug, Default)]
+struct BatchLocks {
+    /// Locks held, by lock name: released when dropped.
+    _held: BTreeMap<String, Lock>,
+    /// The state of each lock name.
+    states: BTreeMap<String, LockState>,
+}
+
+/// Takes, without waiting, Nova's lock for each entry in `entries`. A lock another process
+/// holds, or a lock file that cannot be used (a symlink, a FIFO... planted in its place), keeps
+/// its files, with the reason.
+fn lock_entries<'a>(lock_dir: &Dir, entries: impl IntoIterator<Item = &'a str>) -> BatchLocks {
     let names: BTreeSet<&str> = entries.into_iter().map(lock_name).collect();
-    let mut locks = HeldLocks::default();
+    let mut locks = BatchLocks::default();
     for name in names {
         let file = nova_lock_name(name);
-        let path = lock_dir.join(&file);
-        match lock_dir.try_lock(&file) {
-            Ok(Some(lock)) => {
-                locks.held.insert(name.to_owned(), lock);
+        let lock = lock_dir.join(OsStr::new(&file)).display().to_string();
+        let state = match lock_dir.try_lock(OsStr::new(&file)) {
+            Ok(Some(held)) => {
+                locks._held.insert(name.to_owned(), held);
+                LockState::Free
             }
             Ok(None) => {
-                tracing::info!(lock = %path.display(), "held by another process: its files are kept this pass");
-                locks.busy.insert(name.to_owned(), (path, None));
+                tracing::info!(
+                    lock,
+                    "held by another process: its files are kept this pass"
+                );
+                LockState::Held { lock }
             }
             Err(err) => {
-                tracing::warn!(lock = %path.display(), "cannot take the lock: {err}");
-                locks
-                    .busy
-                    .insert(name.to_owned(), (path, Some(err.to_string())));
+                tracing::warn!(lock, "cannot take the lock: {err}");
+                LockState::Unusable {
+                    lock,
+                    problem: err.to_string(),
+                }
             }
-        }
+        };
+        locks.states.insert(name.to_owned(), state);
     }
     locks
+}
+
+/// Where and how a pass removes files.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remover<'a> {
+    /// What to scan again under the locks.
+    pub scan: &'a ScanConfig,
+    /// The cache directory.
+    pub base: &'a Dir,
+    /// Nova's lock directory.
+    pub lock_dir: &'a Dir,
+    /// How many instance directories a scan walks at once.
+    pub jobs: std::num::NonZeroUsize,
+}
+
+impl Remover<'_> {
+    /// Removes the removable entries, batch by batch: takes their Nova locks, scans again under
+    /// them and removes what [`confirm_removal`] confirms. Images go before their sidecars, so
+    /// that a sidecar goes only once its image has. Lock files stay (a process may be waiting on
+    /// one). Returns a warning for each removal that failed.
+    pub(crate) fn remove_confirmed(
+        &self,
+        facts: &mut Facts,
+        first_scan: &Scan,
+        outcomes: &mut [FileOutcome],
+    ) -> Result<Vec<WarningEntry>, ScanError> {
+        let mut candidates: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].state == FileState::Removable)
+            .collect();
+        candidates.sort_by_key(|&i| outcomes[i].decision.kind == EntryKind::Sidecar);
+        let index_of: HashMap<String, usize> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.decision.name.clone(), i))
+            .collect();
+        let mut warnings = Vec::new();
+        for batch in candidates.chunks(LOCK_BATCH) {
+            let names = batch.iter().map(|&i| outcomes[i].decision.name.as_str());
+            let locks = lock_entries(self.lock_dir, names);
+            let mut rescan = scan_with_jobs(self.scan, self.base, self.jobs)?;
+            rescan.give_facts(facts);
+            let replan = plan(facts);
+            let now_by_name: HashMap<&str, usize> = replan
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.as_str(), i))
+                .collect();
+            for &i in batch {
+                let name = outcomes[i].decision.name.clone();
+                // A sidecar's image, where it is in the cache, has been confirmed already.
+                let image = (outcomes[i].decision.kind == EntryKind::Sidecar)
+                    .then(|| classify(&name).belongs_to())
+                    .flatten()
+                    .and_then(|image| index_of.get(image))
+                    .map(|&image| outcomes[image].state);
+                let first = &first_scan.files[i];
+                let now = now_by_name.get(name.as_str()).map(|&j| {
+                    let file = &rescan.files[j];
+                    let unchanged =
+                        file.dev_ino == first.dev_ino && file.fact.mtime == first.fact.mtime;
+                    (&replan.files[j], unchanged)
+                });
+                let recheck = Recheck {
+                    lock: &locks.states[lock_name(&name)],
+                    image,
+                    now,
+                };
+                if confirm_removal(&mut outcomes[i], recheck) {
+                    let failed = match remove_base_file(self.base, first.name()) {
+                        RemoveOutcome::Removed | RemoveOutcome::AlreadyGone => None,
+                        RemoveOutcome::Failed(message) => Some(message),
+                    };
+                    if let Some(message) = &failed {
+                        warnings.push(WarningEntry::new(WarningCode::RemoveFailed, message));
+                    }
+                    outcomes[i].removed(failed);
+                }
+            }
+            // Unlike Nova, the lock files stay: a Nova process may be waiting on one, and would
+            // then lock a file with no name while the next one locks a new file of that name.
+            drop(locks);
+        }
+        Ok(warnings)
+    }
 }
 
 #[cfg(test)]

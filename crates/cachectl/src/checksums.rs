@@ -2,18 +2,20 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fmt;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use cachectl_fs::Dir;
-use cachectl_naming::quote;
+use cachectl_naming::{nova_lock_name, quote};
+use cachectl_policy::{FileOutcome, HumanDuration, UnixTime};
 use cachectl_sidecar::{
     SidecarFormat, Verification, hash_entry_with, read_stored_checksum, verify_with, write_info,
 };
-use serde::Serialize;
 
-use crate::locks::nova_lock_name;
 use crate::pool;
 use crate::progress::HashProgress;
+use crate::scan::Scan;
 
 /// What a command does about checksums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +35,7 @@ pub enum ChecksumMode {
 }
 
 /// The checksum state of a file, as reports name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumState {
     /// Not hashed in this run.
     NotChecked,
@@ -48,6 +49,111 @@ pub enum ChecksumState {
     Written,
 }
 
+impl ChecksumState {
+    /// The snake_case name reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotChecked => "not_checked",
+            Self::Valid => "valid",
+            Self::Corrupt => "corrupt",
+            Self::Missing => "missing",
+            Self::Written => "written",
+        }
+    }
+}
+
+impl fmt::Display for ChecksumState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a file was not checked as asked, or what went wrong: for the file's row of a report, or
+/// (for a [`ChecksumNote::is_problem`]) its warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChecksumNote {
+    /// Not hashed: another process holds its Nova lock (Nova is creating or removing it).
+    LockHeld {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Hashed, but its sidecar not written: another process took its lock meanwhile.
+    LockTaken {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Hashed, but its sidecar not written: the file changed while it was hashed.
+    Changed,
+    /// Its `.info` is recent: not hashed again before the interval.
+    WrittenRecently {
+        /// Seconds since it was written.
+        since: u64,
+        /// `--checksum-interval`.
+        interval: u64,
+    },
+    /// It does not hash to its sidecar's digest.
+    Mismatch {
+        /// The image.
+        image: PathBuf,
+        /// Its digest now.
+        actual: String,
+        /// The sidecar.
+        sidecar: PathBuf,
+        /// What the sidecar says.
+        expected: String,
+    },
+    /// It could not be checked (a sidecar that cannot be read, a lock that cannot be taken, a
+    /// file that cannot be hashed or a sidecar written); the message says why.
+    Failed(String),
+}
+
+impl ChecksumNote {
+    /// Whether the operator should see it as a warning, not only in the file's row.
+    pub fn is_problem(&self) -> bool {
+        matches!(self, Self::Mismatch { .. } | Self::Failed(_))
+    }
+}
+
+impl fmt::Display for ChecksumNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LockHeld { lock } => {
+                write!(
+                    f,
+                    "not hashed: another process holds its lock {}",
+                    quote(lock)
+                )
+            }
+            Self::LockTaken { lock } => write!(
+                f,
+                "sidecar not written: another process took its lock {}",
+                quote(lock)
+            ),
+            Self::Changed => {
+                f.write_str("sidecar not written: the file changed while it was hashed")
+            }
+            Self::WrittenRecently { since, interval } => write!(
+                f,
+                "checksum written {} ago, not re-hashed before {}",
+                HumanDuration(*since),
+                HumanDuration(*interval)
+            ),
+            Self::Mismatch {
+                image,
+                actual,
+                sidecar,
+                expected,
+            } => write!(
+                f,
+                "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
+                quote(image),
+                quote(sidecar)
+            ),
+            Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
 /// What checking one file found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChecksumOutcome {
@@ -57,10 +163,8 @@ pub struct ChecksumOutcome {
     pub stored: Option<String>,
     /// The digest computed, if hashed.
     pub actual: Option<String>,
-    /// A note for the report (why not checked), or a problem for the warnings.
-    pub note: Option<String>,
-    /// Whether `note` is a problem the operator should see.
-    pub problem: bool,
+    /// Why it was not checked as asked, or what went wrong.
+    pub note: Option<ChecksumNote>,
 }
 
 impl ChecksumOutcome {
@@ -70,24 +174,69 @@ impl ChecksumOutcome {
             stored: None,
             actual: None,
             note: None,
-            problem: false,
         }
     }
 
-    fn noted(self, note: String) -> Self {
+    fn noted(self, note: ChecksumNote) -> Self {
         Self {
             note: Some(note),
             ..self
         }
     }
 
-    fn problem(message: String) -> Self {
-        Self {
-            note: Some(message),
-            problem: true,
-            ..Self::of(ChecksumState::NotChecked)
-        }
+    fn failed(message: String) -> Self {
+        Self::of(ChecksumState::NotChecked).noted(ChecksumNote::Failed(message))
     }
+
+    /// The problem the operator should see as a warning, if there is one.
+    pub fn problem(&self) -> Option<&ChecksumNote> {
+        self.note.as_ref().filter(|note| note.is_problem())
+    }
+}
+
+/// Where and how a pass checks the cache files it keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptChecks<'a> {
+    /// The cache directory.
+    pub base: &'a Dir,
+    /// What to do (an `audit` never writes: give it [`ChecksumMode::Audit`]).
+    pub mode: ChecksumMode,
+    /// Nova's lock directory, if there is one.
+    pub lock_dir: Option<&'a Dir>,
+    /// The time of the pass.
+    pub now: UnixTime,
+    /// How many files are hashed at once.
+    pub jobs: NonZeroUsize,
+    /// Whether hashing shows its progress on stderr.
+    pub progress: bool,
+}
+
+/// Hashes the images of `scan` the policy says to check (those that stay), as `checks` says;
+/// an outcome per cache entry, in the scan's order.
+pub(crate) fn check_kept(
+    checks: &KeptChecks<'_>,
+    scan: &Scan,
+    outcomes: &[FileOutcome],
+) -> Vec<ChecksumOutcome> {
+    let jobs: Vec<ChecksumJob<'_>> = scan
+        .files
+        .iter()
+        .zip(outcomes)
+        .map(|(file, outcome)| ChecksumJob {
+            dir: checks.base,
+            name: file.name(),
+            mode: if outcome.is_hashed(file.fact.file_type) {
+                checks.mode
+            } else {
+                ChecksumMode::Off
+            },
+            size: file.fact.size,
+        })
+        .collect();
+    let progress = hash_progress(checks.progress, &jobs);
+    let checksums = check_all(&jobs, checks.now, checks.lock_dir, checks.jobs, &progress);
+    progress.finish();
+    checksums
 }
 
 /// One file for [`check_all`].
@@ -120,7 +269,7 @@ pub fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
 /// any descriptor of a lock file releases the process's lock on it).
 pub fn check_all(
     files: &[ChecksumJob<'_>],
-    now: f64,
+    now: UnixTime,
     lock_dir: Option<&Dir>,
     jobs: NonZeroUsize,
     progress: &HashProgress,
@@ -173,7 +322,7 @@ pub fn check_all(
     outcomes
 }
 
-/// Checks the image `name` of `dir` as `mode` says, at time `now` (unix seconds).
+/// Checks the image `name` of `dir` as `mode` says, at time `now`.
 ///
 /// With `lock_dir` (Nova's lock directory; created by the commands that write sidecars), a file
 /// whose Nova lock another process holds (being created or removed) is not hashed, and a
@@ -184,7 +333,7 @@ pub fn check(
     dir: &Dir,
     name: &OsStr,
     mode: ChecksumMode,
-    now: f64,
+    now: UnixTime,
     lock_dir: Option<&Dir>,
 ) -> ChecksumOutcome {
     check_with(dir, name, mode, now, lock_dir, &mut |_| {})
@@ -195,7 +344,7 @@ pub fn check_with(
     dir: &Dir,
     name: &OsStr,
     mode: ChecksumMode,
-    now: f64,
+    now: UnixTime,
     lock_dir: Option<&Dir>,
     progress: &mut dyn FnMut(u64),
 ) -> ChecksumOutcome {
@@ -203,17 +352,13 @@ pub fn check_with(
         return ChecksumOutcome::of(ChecksumState::NotChecked);
     }
     let lock_name = name.to_str().map(nova_lock_name);
-    let lock = lock_dir.zip(lock_name.as_deref());
+    let lock = lock_dir.zip(lock_name.as_deref().map(OsStr::new));
     if let Some((locks, lock_name)) = lock
         && locks.lock_held_elsewhere(lock_name).unwrap_or(false)
     {
-        return ChecksumOutcome {
-            note: Some(format!(
-                "not hashed: another process holds its lock {}",
-                quote(&locks.join(lock_name))
-            )),
-            ..ChecksumOutcome::of(ChecksumState::NotChecked)
-        };
+        return ChecksumOutcome::of(ChecksumState::NotChecked).noted(ChecksumNote::LockHeld {
+            lock: locks.join(lock_name),
+        });
     }
     let before = identity(dir, name);
     let (mut outcome, to_write) = check_unwritten(dir, name, mode, now, progress);
@@ -224,24 +369,22 @@ pub fn check_with(
         None => None,
         Some((_, _, Ok(Some(held)))) => Some(held),
         Some((locks, lock_name, Ok(None))) => {
-            return ChecksumOutcome::of(ChecksumState::NotChecked).noted(format!(
-                "sidecar not written: another process took its lock {}",
-                quote(&locks.join(lock_name))
-            ));
+            return ChecksumOutcome::of(ChecksumState::NotChecked).noted(ChecksumNote::LockTaken {
+                lock: locks.join(lock_name),
+            });
         }
         Some((locks, lock_name, Err(err))) => {
-            return ChecksumOutcome::problem(format!(
+            return ChecksumOutcome::failed(format!(
                 "cannot take lock {}: {err}",
                 quote(&locks.join(lock_name))
             ));
         }
     };
     if before.is_none() || identity(dir, name) != before {
-        return ChecksumOutcome::of(ChecksumState::NotChecked)
-            .noted("sidecar not written: the file changed while it was hashed".to_owned());
+        return ChecksumOutcome::of(ChecksumState::NotChecked).noted(ChecksumNote::Changed);
     }
-    if let Err(err) = write_info(dir, name, &digest, now) {
-        outcome = ChecksumOutcome::problem(err.to_string());
+    if let Err(err) = write_info(dir, name, &digest, now.as_f64()) {
+        outcome = ChecksumOutcome::failed(err.to_string());
     }
     drop(held);
     outcome
@@ -260,12 +403,12 @@ fn check_unwritten(
     dir: &Dir,
     image: &OsStr,
     mode: ChecksumMode,
-    now: f64,
+    now: UnixTime,
     progress: &mut dyn FnMut(u64),
 ) -> (ChecksumOutcome, Option<String>) {
     let stored = match read_stored_checksum(dir, image) {
         Ok(stored) => stored,
-        Err(err) => return (ChecksumOutcome::problem(err.to_string()), None),
+        Err(err) => return (ChecksumOutcome::failed(err.to_string()), None),
     };
     let Some(stored) = stored else {
         if mode == ChecksumMode::Audit {
@@ -280,22 +423,21 @@ fn check_unwritten(
                 Some(digest),
             ),
             Err(err) => (
-                ChecksumOutcome::problem(format!("cannot hash {}: {err}", quote(&dir.join(image)))),
+                ChecksumOutcome::failed(format!("cannot hash {}: {err}", quote(&dir.join(image)))),
                 None,
             ),
         };
     };
     if let (ChecksumMode::Clean { interval }, Some(written)) = (mode, stored.timestamp) {
-        let since = now - written;
+        let since = now.as_f64() - written;
         if (0.0..interval as f64).contains(&since) {
-            let note = format!(
-                "checksum written {} ago, not re-hashed before {}",
-                cachectl_policy::HumanDuration(since as u64),
-                cachectl_policy::HumanDuration(interval)
-            );
             let outcome = ChecksumOutcome {
                 stored: Some(stored.sha1),
                 ..ChecksumOutcome::of(ChecksumState::NotChecked)
+            };
+            let note = ChecksumNote::WrittenRecently {
+                since: since as u64,
+                interval,
             };
             return (outcome.noted(note), None);
         }
@@ -316,18 +458,18 @@ fn check_unwritten(
             actual,
         }) => (
             ChecksumOutcome {
-                note: Some(format!(
-                    "image verification failed: {} has sha1 {actual}, its sidecar {} says {expected}",
-                    quote(&dir.join(image)),
-                    quote(&stored.path)
-                )),
-                problem: true,
+                note: Some(ChecksumNote::Mismatch {
+                    image: dir.join(image),
+                    actual: actual.clone(),
+                    sidecar: stored.path.clone(),
+                    expected: expected.clone(),
+                }),
                 stored: Some(expected),
                 actual: Some(actual),
                 state: ChecksumState::Corrupt,
             },
             None,
         ),
-        Err(err) => (ChecksumOutcome::problem(err.to_string()), None),
+        Err(err) => (ChecksumOutcome::failed(err.to_string()), None),
     }
 }

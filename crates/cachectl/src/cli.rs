@@ -1,18 +1,23 @@
 //! Command-line options, and running a command with its exit code.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use cachectl_naming::escape_controls;
 use cachectl_policy::{Ages, EphemeralConfig};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::checksums::ChecksumMode;
-use crate::exit;
+use crate::clock::now;
+use crate::error::CommandError;
+use crate::exit::ExitCode;
+use crate::inspect::{InspectConfig, InspectOutput};
+use crate::logging::{self, Verbosity};
 use crate::pass::{Action, PassConfig};
+use crate::report::Format;
 use crate::scan::ScanConfig;
+use crate::verify::VerifyConfig;
 
 /// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
 #[derive(Debug, Parser)]
@@ -166,24 +171,6 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned text for people.
-    Text,
-    /// A versioned JSON object for scripts.
-    Json,
-}
-
-/// `inspect` output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InspectOutput {
-    /// Like `qemu-img info`.
-    Human,
-    /// qemu-img's JSON.
-    Json,
-}
-
 /// A directory name directly under the instances path: one plain component, as Nova joins it.
 pub fn parse_base_dir_name(text: &str) -> Result<String, String> {
     if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\0') {
@@ -232,57 +219,29 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 }
 
 /// Runs `cachectl` with the process's arguments.
-pub fn main() -> ExitCode {
+pub fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
-                exit::USAGE
+                ExitCode::Usage
             } else {
-                exit::SUCCESS
+                ExitCode::Success
             };
             let _ = err.print();
-            return exit::code(code);
+            return code.into();
         }
     };
-    init_logging(&cli);
-    exit::code(run(&cli))
-}
-
-/// Logs to stderr: colours only on a terminal, and every message and field value with its
-/// control characters escaped (they carry names from outside).
-fn init_logging(cli: &Cli) {
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CACHECTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    use tracing_subscriber::field::MakeExt as _;
-    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        let value = format!("{value:?}");
-        let value = escape_controls(&value);
-        if field.name() == "message" {
-            write!(writer, "{value}")
-        } else {
-            write!(writer, "{field}={value}")
-        }
-    })
-    .delimited(" ");
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .fmt_fields(fields)
-        .with_target(false)
-        .without_time()
-        .try_init();
+    logging::init(if cli.quiet {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Verbose(cli.verbose)
+    });
+    run(&cli).into()
 }
 
 /// Runs a parsed command line; returns the exit code.
-pub fn run(cli: &Cli) -> u8 {
+fn run(cli: &Cli) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = match &cli.command {
@@ -299,21 +258,32 @@ pub fn run(cli: &Cli) -> u8 {
             &mut out,
         ),
         Command::Verify(args) => now().and_then(|now| {
-            crate::verify::run(
-                &scan_config(cli),
-                args,
+            let config = VerifyConfig {
+                scan: scan_config(cli),
+                files: args.files.clone(),
+                format: args.format,
+                jobs: args.jobs.get(),
                 now,
-                crate::progress::wanted(cli.quiet),
-                &mut out,
-            )
+                progress: crate::progress::wanted(cli.quiet),
+            };
+            crate::verify::run(&config, &mut out)
         }),
-        Command::Inspect(args) => crate::inspect::run(args, &mut out),
-        Command::Demo(args) => crate::demo::run(args, &mut out),
+        Command::Inspect(args) => {
+            let config = InspectConfig {
+                output: args.output,
+                backing_chain: args.backing_chain,
+                disks: args.disks.clone(),
+            };
+            crate::inspect::run(&config, &mut out)
+        }
+        Command::Demo(args) => crate::demo::run(args.dir.as_deref(), &mut out),
     };
     match result {
         Ok(code) => code,
         // A reader that went away (`| head`) is not an error.
-        Err(CommandError::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(CommandError::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::Success
+        }
         Err(err) => {
             let message = err.to_string();
             let _ = writeln!(
@@ -326,51 +296,21 @@ pub fn run(cli: &Cli) -> u8 {
     }
 }
 
-/// A command that could not do its work.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The pass failed.
-    #[error(transparent)]
-    Pass(#[from] crate::pass::PassError),
-    /// Writing the output failed.
-    #[error("cannot write the output: {0}")]
-    Output(#[from] io::Error),
-    /// Anything else, with its exit code.
-    #[error("{message}")]
-    Other {
-        /// The one-line message.
-        message: String,
-        /// The exit code.
-        code: u8,
-    },
-}
-
-impl CommandError {
-    /// The exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Pass(err) => err.exit_code(),
-            Self::Output(_) => exit::FAILURE,
-            Self::Other { code, .. } => *code,
-        }
-    }
-}
-
 fn run_pass(
     cli: &Cli,
     args: &PassArgs,
     action: Action,
     checksum: ChecksumMode,
     out: &mut dyn Write,
-) -> Result<u8, CommandError> {
+) -> Result<ExitCode, CommandError> {
     if args.skip_unreadable {
-        return Err(CommandError::Other {
-            message: "--skip-unreadable is gone: it let through every unreadable file, the next \
-                      one too; list the files you have looked at in a file and give it with \
-                      --ack-unreadable FILE (reports print the lines)"
+        return Err(CommandError::new(
+            ExitCode::Usage,
+            "--skip-unreadable is gone: it let through every unreadable file, the next one \
+             too; list the files you have looked at in a file and give it with --ack-unreadable \
+             FILE (reports print the lines)"
                 .to_owned(),
-            code: exit::USAGE,
-        });
+        ));
     }
     let config = PassConfig {
         scan: scan_config(cli),
@@ -397,10 +337,7 @@ fn run_pass(
         progress: crate::progress::wanted(cli.quiet),
     };
     let outcome = crate::pass::run(&config)?;
-    match args.format {
-        Format::Text => outcome.report.write_text(out)?,
-        Format::Json => outcome.report.write_json(out)?,
-    }
+    outcome.report.write(args.format, out)?;
     out.flush()?;
     Ok(outcome.exit_code)
 }
@@ -413,31 +350,11 @@ fn scan_config(cli: &Cli) -> ScanConfig {
 }
 
 /// The machine's hostname, as Nova's `host` option defaults to it.
-pub fn hostname() -> String {
+fn hostname() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned()
-}
-
-/// The time of the run, unix seconds. `CACHECTL_NOW` pins it (tests, reproducing a report); a
-/// value that is not a number of seconds is a usage error, not ignored.
-pub fn now() -> Result<i64, CommandError> {
-    if let Some(pinned) = std::env::var_os("CACHECTL_NOW") {
-        return pinned
-            .to_str()
-            .and_then(|text| text.trim().parse().ok())
-            .ok_or_else(|| CommandError::Other {
-                message: format!(
-                    "CACHECTL_NOW={} is not a time: expected unix seconds, like 1800000000",
-                    cachectl_naming::quote(&pinned)
-                ),
-                code: exit::USAGE,
-            });
-    }
-    Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
 }
 
 #[cfg(test)]

@@ -13,15 +13,16 @@ use std::path::{Path, PathBuf};
 
 use std::collections::HashSet;
 
-use cachectl_naming::{classify, fingerprint};
-use cachectl_policy::{Ages, EphemeralConfig};
+use cachectl_naming::{EntryKind, classify, fingerprint};
+use cachectl_policy::{Ages, EphemeralConfig, FileState, UnixTime};
 use cachectl_qcow2::{Qcow2Spec, create_image};
 
 use crate::checksums::ChecksumMode;
-use crate::cli::{CommandError, DemoArgs};
-use crate::exit;
+use crate::clock::now;
+use crate::error::CommandError;
+use crate::exit::ExitCode;
 use crate::pass::{Action, PassConfig, run as run_pass};
-use crate::report::{FileState, Report};
+use crate::report::{Format, Report};
 use crate::scan::ScanConfig;
 
 /// The sample host's name.
@@ -34,16 +35,21 @@ const DAY: i64 = 86_400;
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
-/// Runs `demo`: builds the host in `args.dir` (or a new temporary directory) and audits it.
-pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
+/// Runs `demo`: builds the host in `dir` (or a new temporary directory) and audits it.
+pub fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+    let dir = match dir {
+        Some(dir) => dir.to_owned(),
         None => std::env::temp_dir().join(format!("cachectl-demo-{}", std::process::id())),
     };
-    let now = crate::cli::now()?;
-    let host = build(&dir, now).map_err(|err| CommandError::Other {
-        message: format!("cannot build the sample host in {}: {err}", dir.display()),
-        code: exit::FAILURE,
+    let now = now()?;
+    let host = build(&dir, now).map_err(|err| {
+        CommandError::new(
+            ExitCode::Failure,
+            format!(
+                "cannot build the sample host in {}: {err}",
+                cachectl_naming::quote(&dir)
+            ),
+        )
     })?;
     let config = PassConfig {
         scan: ScanConfig {
@@ -62,7 +68,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
         progress: false,
     };
     let outcome = run_pass(&config)?;
-    outcome.report.write_text(out)?;
+    outcome.report.write(Format::Text, out)?;
     let root = dir.display();
     writeln!(
         out,
@@ -108,7 +114,9 @@ pub fn nova_would_remove(report: &Report) -> Vec<String> {
         .files
         .iter()
         .filter(|f| {
-            f.state == FileState::InUse && f.kind != "sidecar" && f.used_by.instances.is_empty()
+            f.state == FileState::InUse
+                && f.kind != EntryKind::Sidecar
+                && f.used_by.instances.is_empty()
         })
         .filter(|f| !f.used_by.disks.is_empty() && !f.used_by.disks.iter().any(nova_sees))
         .map(|f| f.name.clone())
@@ -121,7 +129,7 @@ pub fn nova_never_cleans(report: &Report) -> Vec<String> {
         .files
         .iter()
         .filter(|f| f.state == FileState::Removable && !classify(&f.name).nova_recognises())
-        .filter(|f| f.kind != "sidecar" && f.kind != "foreign")
+        .filter(|f| !matches!(f.kind, EntryKind::Sidecar | EntryKind::Foreign))
         .map(|f| f.name.clone())
         .collect()
 }
@@ -152,7 +160,8 @@ impl Image {
 
 /// Builds the sample host under `dir` (which must not exist, or be empty), with ages counted
 /// back from `now`.
-pub fn build(dir: &Path, now: i64) -> io::Result<SampleHost> {
+pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
+    let now = now.0;
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,

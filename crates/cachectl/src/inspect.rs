@@ -7,20 +7,40 @@
 //! out rather than guessed; README.md lists it.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cachectl_naming::escape_controls;
 use cachectl_qcow2::{BackingTarget, ChainError, DiskHeader, Format, Link, walk_chain};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use crate::cli::{CommandError, InspectArgs, InspectOutput};
-use crate::exit;
+use crate::error::CommandError;
+use crate::exit::ExitCode;
 
 /// The most backing files `--backing-chain` follows below a disk.
 pub const MAX_CHAIN_LEN: u32 = cachectl_qcow2::DEFAULT_MAX_DEPTH;
 
+/// `inspect` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectOutput {
+    /// Like `qemu-img info`.
+    Human,
+    /// qemu-img's JSON.
+    Json,
+}
+
+/// What `inspect` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InspectConfig {
+    /// The output format.
+    pub output: InspectOutput,
+    /// Every image of each chain, top first, not only the top one.
+    pub backing_chain: bool,
+    /// The disk images.
+    pub disks: Vec<PathBuf>,
+}
+
 /// Runs `inspect`; returns the exit code.
-pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> {
+pub fn run(args: &InspectConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
     let mut chains = Vec::new();
     for disk in &args.disks {
         chains.push(chain(disk, args.backing_chain)?);
@@ -61,7 +81,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
         }
     }
     out.flush()?;
-    Ok(exit::SUCCESS)
+    Ok(ExitCode::Success)
 }
 
 /// Reads `disk` and, with `follow`, every image below it (never fewer than one); a loop, an
@@ -69,10 +89,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<u8, CommandError> 
 pub fn chain(disk: &Path, follow: bool) -> Result<Vec<Link>, CommandError> {
     let mut links = Vec::new();
     for link in walk_chain(disk).max_depth(MAX_CHAIN_LEN) {
-        let link = link.map_err(|err| CommandError::Other {
-            message: describe(&err),
-            code: exit::BAD_INPUT,
-        })?;
+        let link = link.map_err(|err| CommandError::new(ExitCode::BadInput, with_cause(&err)))?;
         links.push(link);
         if !follow {
             break;
@@ -81,7 +98,8 @@ pub fn chain(disk: &Path, follow: bool) -> Result<Vec<Link>, CommandError> {
     Ok(links)
 }
 
-fn describe(err: &ChainError) -> String {
+/// The error and what caused it, on one line.
+fn with_cause(err: &ChainError) -> String {
     use std::error::Error;
     match err.source().and_then(Error::source) {
         Some(cause) => format!("{err}: {cause}"),

@@ -1,28 +1,36 @@
 //! The `cachectl` command: audits and cleans the image cache of a libvirt/KVM compute host.
 //!
 //! This crate is the thin, effectful shell around the pure policy: it parses options
-//! ([`cli`]), loads the inventory ([`inventory`]) and the storage registry ([`storage`]), gathers
-//! facts from disk ([`scan`]), hashes base files ([`checksums`], on several threads with
-//! [`pool`], showing [`progress`] on a terminal), takes Nova's locks ([`locks`]), applies a plan
-//! ([`apply`]) and prints reports ([`report`]). See `docs/architecture.md` for the map and the
+//! ([`cli`]), reads what the operator and Nova give through `cachectl-sources`, gathers facts
+//! from disk (`scan`), asks the policy for a plan, carries it out under Nova's locks (`apply`),
+//! hashes base files (`checksums`, on several threads with `pool`, showing `progress` on a
+//! terminal) and prints reports (`report`). See `docs/architecture.md` for the map and the
 //! invariants.
+//!
+//! Its API is the command itself ([`main`]); the few items below are public for the end-to-end
+//! tests, which port Nova's unit tests of these very functions.
 
 #![forbid(unsafe_code)]
 
-pub mod ack;
-pub mod apply;
-pub mod checksums;
-pub mod cli;
-pub mod demo;
-pub mod exit;
-pub mod input;
-pub mod inspect;
-pub mod inventory;
-pub mod locks;
-pub mod pass;
-pub mod pool;
-pub mod progress;
-pub mod report;
-pub mod scan;
-pub mod storage;
-pub mod verify;
+mod apply;
+mod checksums;
+mod cli;
+mod clock;
+mod demo;
+mod error;
+mod exit;
+mod inspect;
+mod locks;
+mod logging;
+mod pass;
+mod pool;
+mod progress;
+mod register;
+mod report;
+mod scan;
+mod verify;
+
+pub use apply::{RemoveOutcome, remove_base_file};
+pub use checksums::{ChecksumMode, ChecksumOutcome, ChecksumState, check};
+pub use cli::main;
+pub use scan::{Scan, ScanConfig, ScanError, ScannedFile, scan};

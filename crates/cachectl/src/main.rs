@@ -1,5 +1,5 @@
 //! The `cachectl` command: everything lives in the library, so that tests run the same code.
 
 fn main() -> std::process::ExitCode {
-    cachectl::cli::main()
+    cachectl::main()
 }

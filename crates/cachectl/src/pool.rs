@@ -6,18 +6,8 @@
 //! with one atomic increment. Results come back in the order of the items, whatever order the
 //! threads finish in, so reports stay deterministic. With one job, or one item, no thread is
 //! started. A worker that panics makes [`map`] panic with the same payload once every worker has
-//! stopped (the others take no new items).
-//!
-//! ```
-//! use std::num::NonZeroUsize;
-//! let lengths = cachectl::pool::map(
-//!     &["a", "bbb", "cc"],
-//!     NonZeroUsize::new(2).expect("not zero"),
-//!     |s| s.len() as u64,
-//!     |s| s.len(),
-//! );
-//! assert_eq!(lengths, [1, 3, 2]);
-//! ```
+//! stopped (the others take no new items). For example, `map(&["a", "bbb", "cc"], two, |s|
+//! s.len() as u64, |s| s.len())` is `[1, 3, 2]` (the unit tests below run it).
 
 use std::num::NonZeroUsize;
 use std::panic;

@@ -44,11 +44,6 @@ impl HashProgress {
         progress
     }
 
-    /// No progress shown.
-    pub fn hidden() -> Self {
-        Self::new(false, 0, 0)
-    }
-
     /// `bytes` more were hashed.
     pub fn advance(&self, bytes: u64) {
         if let Some(bar) = &self.bar {

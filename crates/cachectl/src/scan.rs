@@ -22,13 +22,14 @@ use std::sync::{Mutex, PoisonError};
 use cachectl_fs::{Dir, Kind};
 use cachectl_naming::{EntryKind, classify_os, is_console_log, is_nova_disk_name, quote};
 use cachectl_policy::{
-    CacheFile, Disk, DiskUse, FileIdentity, FileType, ReadAs, UnreadableFile, UseKind,
+    CacheFile, Disk, DiskUse, Facts, FileIdentity, FileType, ReadAs, UnixTime, UnreadableFile,
+    UseKind,
 };
 use cachectl_qcow2::{BackingTarget, ChainError, Format, ReadError, walk_chain};
 
 use crate::locks::LOCKS_DIR;
 use crate::pool;
-use crate::storage::{COMPUTE_NODES, is_registry_leftover};
+use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
 
 /// The deepest backing chain followed; deeper chains are reported unreadable.
 pub const MAX_CHAIN_DEPTH: u32 = 64;
@@ -64,6 +65,18 @@ pub struct ScannedFile {
     pub allocated: u64,
     /// Device and inode, to tell it is still the same file later.
     pub dev_ino: (u64, u64),
+}
+
+impl Scan {
+    /// Gives the policy what this scan found: the cache entries' facts (copied: the scan keeps
+    /// its files for the report), the disks, directories and unreadable files (moved: a host's
+    /// worth).
+    pub fn give_facts(&mut self, facts: &mut Facts) {
+        facts.files = self.files.iter().map(|f| f.fact.clone()).collect();
+        facts.disks = std::mem::take(&mut self.disks);
+        facts.instance_dirs = std::mem::take(&mut self.instance_dirs);
+        facts.unreadable = std::mem::take(&mut self.unreadable);
+    }
 }
 
 impl ScannedFile {
@@ -692,7 +705,7 @@ fn list_cache(base: &Dir) -> Result<Vec<ScannedFile>, ScanError> {
                 name_is_utf8,
                 file_type,
                 size: stat.size,
-                mtime: stat.mtime,
+                mtime: UnixTime(stat.mtime),
                 ino: stat.ino,
                 backed_by: Vec::new(),
                 chain_problem: None,
@@ -749,6 +762,6 @@ fn identity_of_file(path: &Path) -> Option<FileIdentity> {
     fs::metadata(path).ok().map(|meta| FileIdentity {
         ino: meta.ino(),
         size: meta.len(),
-        mtime: meta.mtime(),
+        mtime: UnixTime(meta.mtime()),
     })
 }

@@ -1,21 +1,42 @@
 //! `cachectl verify`: hash base files against their sidecars, and write the missing sidecars.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use cachectl_fs::{Dir, Kind};
 use cachectl_naming::{classify_os, escape_controls, quote};
+use cachectl_policy::UnixTime;
 use serde::Serialize;
 
-use crate::checksums::{ChecksumJob, ChecksumMode, ChecksumState, check_all, hash_progress};
-use crate::cli::{CommandError, Format, VerifyArgs};
-use crate::exit;
+use crate::checksums::{
+    ChecksumJob, ChecksumMode, ChecksumOutcome, ChecksumState, check_all, hash_progress,
+};
+use crate::error::CommandError;
+use crate::exit::ExitCode;
 use crate::locks::{LOCKS_DIR, open_lock_dir};
-use crate::report::{SCHEMA, WarningEntry, human_bytes};
+use crate::report::{Format, SCHEMA, WarningCode, WarningEntry, human_bytes, write_json};
 use crate::scan::ScanConfig;
+
+/// What `verify` is asked to do.
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// Where the instances and the cache are.
+    pub scan: ScanConfig,
+    /// The files to verify; none: every image in the cache directory.
+    pub files: Vec<PathBuf>,
+    /// The report's format.
+    pub format: Format,
+    /// How many files are hashed at once.
+    pub jobs: NonZeroUsize,
+    /// The time of the run (what new sidecars say).
+    pub now: UnixTime,
+    /// Whether hashing shows its progress on stderr.
+    pub progress: bool,
+}
 
 /// One file verified.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +46,7 @@ pub struct VerifiedFile {
     /// Its path.
     pub path: String,
     /// `valid`, `corrupt`, `written` or `not_checked`.
+    #[serde(serialize_with = "crate::report::by_name")]
     pub checksum: ChecksumState,
     /// The digest of the file as it is.
     pub sha1: Option<String>,
@@ -70,16 +92,17 @@ pub struct VerifyReport {
     pub files: Vec<VerifiedFile>,
 }
 
-/// Runs `verify`, hashing with `args.jobs` threads and showing progress on stderr if
-/// `show_progress`; returns the exit code.
-pub fn run(
-    scan: &ScanConfig,
-    args: &VerifyArgs,
-    now: i64,
-    show_progress: bool,
-    out: &mut dyn Write,
-) -> Result<u8, CommandError> {
-    let base_dir = scan.base_dir();
+/// The files to verify, each as (its directory, its name, its path), with the directories they
+/// are in, open once each.
+#[derive(Debug, Default)]
+struct Inputs {
+    dirs: Vec<Dir>,
+    files: Vec<(usize, OsString, PathBuf)>,
+}
+
+/// Runs `verify`; returns the exit code.
+pub fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+    let base_dir = config.scan.base_dir();
     let mut report = VerifyReport {
         schema: SCHEMA,
         command: "verify",
@@ -88,98 +111,127 @@ pub fn run(
         warnings: Vec::new(),
         files: Vec::new(),
     };
-    let open_error = |path: &Path, err: std::io::Error| CommandError::Other {
-        message: format!("cannot open {}: {err}", quote(path)),
-        code: exit::FAILURE,
-    };
     // Without FILEs the instances path must be there (a typo is an error); with them, Nova's
     // lock directory is used where there is one.
-    let instances = match Dir::open(&scan.instances_path) {
+    let instances = match Dir::open(&config.scan.instances_path) {
         Ok(dir) => Some(dir),
-        Err(err) if args.files.is_empty() => return Err(open_error(&scan.instances_path, err)),
+        Err(err) if config.files.is_empty() => {
+            return Err(open_error(&config.scan.instances_path, err));
+        }
         Err(_) => None,
     };
-    // The directories the files are in, and each file as (its directory, its name, its path).
-    let mut dirs: Vec<Dir> = Vec::new();
-    let mut files: Vec<(usize, OsString, PathBuf)> = Vec::new();
-    let mut missing_input = false;
-    if args.files.is_empty() {
-        let Some(instances) = &instances else {
-            return Err(open_error(
-                &scan.instances_path,
-                std::io::ErrorKind::NotFound.into(),
-            ));
-        };
-        let Some(base) = instances
-            .open_child(OsStr::new(&scan.base_dir_name))
-            .map_err(|err| open_error(&base_dir, err))?
-        else {
-            report.warnings.push(WarningEntry {
-                code: "no_base_dir",
-                message: format!("no base directory at {}: nothing to do", quote(&base_dir)),
-            });
-            write_report(&report, args.format, out)?;
-            return Ok(exit::SUCCESS);
-        };
-        let entries = base.entries().map_err(|err| CommandError::Other {
-            message: format!("cannot list {}: {err}", quote(&base_dir)),
-            code: exit::FAILURE,
-        })?;
-        files = entries
-            .into_iter()
-            .filter(|(name, kind)| *kind == Kind::Regular && classify_os(name).kind().is_image())
-            .map(|(name, _)| (0, name.clone(), base.join(&name)))
-            .collect();
-        dirs.push(base);
-    } else {
-        // One open directory per directory, however many files are in it.
-        let mut dir_index: HashMap<&Path, usize> = HashMap::new();
-        for path in &args.files {
-            let parent = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
-            let opened = match (path.file_name(), dir_index.get(parent)) {
-                (Some(name), Some(&index)) => Ok((index, name.to_owned())),
-                (Some(name), None) => Dir::open(parent).map(|dir| {
-                    dir_index.insert(parent, dirs.len());
-                    dirs.push(dir);
-                    (dirs.len() - 1, name.to_owned())
-                }),
-                (None, _) => Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "names no file",
-                )),
-            };
-            match opened {
-                Ok((index, name)) => files.push((index, name, path.clone())),
-                Err(err) => {
-                    missing_input = true;
-                    report.warnings.push(WarningEntry {
-                        code: "unreadable_file",
-                        message: format!("{}: {err}", quote(path)),
-                    });
+    let inputs = match (&instances, config.files.is_empty()) {
+        (Some(instances), true) => {
+            match cache_images(instances, &config.scan.base_dir_name, &base_dir)? {
+                Some(inputs) => inputs,
+                None => {
+                    report.warnings.push(WarningEntry::new(
+                        WarningCode::NoBaseDir,
+                        format_args!("no base directory at {}: nothing to do", quote(&base_dir)),
+                    ));
+                    write_report(&report, config.format, out)?;
+                    return Ok(ExitCode::Success);
                 }
             }
         }
-    }
-
+        _ => given_files(&config.files, &mut report.warnings),
+    };
     // Sidecars are written under Nova's locks, where there is an instances path.
     let lock_dir = match &instances {
         Some(instances) => open_lock_dir(instances, true)
             .map_err(|err| open_error(&instances.join(OsStr::new(LOCKS_DIR)), err))?,
         None => None,
     };
+    let missing_input = verify_all(config, &inputs, lock_dir.as_ref(), &mut report);
+    write_report(&report, config.format, out)?;
+    Ok(ExitCode::first_of(
+        [
+            (missing_input || report.summary.not_checked > 0).then_some(ExitCode::Failure),
+            (report.summary.corrupt > 0).then_some(ExitCode::Corrupt),
+        ]
+        .into_iter()
+        .flatten(),
+    ))
+}
 
-    // Stat every input first, so the files can be hashed in parallel; the report follows the
-    // order of `files`, whatever order the hashes finish in. A symlink is not followed.
-    let sizes: Vec<Result<u64, WarningEntry>> = files
+fn open_error(path: &Path, err: io::Error) -> CommandError {
+    CommandError::new(
+        ExitCode::Failure,
+        format!("cannot open {}: {err}", quote(path)),
+    )
+}
+
+/// Every image in the cache directory, sorted by name; `None` if there is no cache directory.
+fn cache_images(
+    instances: &Dir,
+    base_dir_name: &str,
+    base_dir: &Path,
+) -> Result<Option<Inputs>, CommandError> {
+    let Some(base) = instances
+        .open_child(OsStr::new(base_dir_name))
+        .map_err(|err| open_error(base_dir, err))?
+    else {
+        return Ok(None);
+    };
+    let entries = base.entries().map_err(|err| {
+        CommandError::new(
+            ExitCode::Failure,
+            format!("cannot list {}: {err}", quote(base_dir)),
+        )
+    })?;
+    let files = entries
+        .into_iter()
+        .filter(|(name, kind)| *kind == Kind::Regular && classify_os(name).kind().is_image())
+        .map(|(name, _)| (0, name.clone(), base.join(&name)))
+        .collect();
+    Ok(Some(Inputs {
+        dirs: vec![base],
+        files,
+    }))
+}
+
+/// The FILEs given, each in its directory (one open directory per directory, however many
+/// files are in it); a file that names no file or whose directory cannot be opened is a
+/// warning.
+fn given_files(paths: &[PathBuf], warnings: &mut Vec<WarningEntry>) -> Inputs {
+    let mut inputs = Inputs::default();
+    let mut dir_index: HashMap<&Path, usize> = HashMap::new();
+    for path in paths {
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let opened = match (path.file_name(), dir_index.get(parent)) {
+            (Some(name), Some(&index)) => Ok((index, name.to_owned())),
+            (Some(name), None) => Dir::open(parent).map(|dir| {
+                dir_index.insert(parent, inputs.dirs.len());
+                inputs.dirs.push(dir);
+                (inputs.dirs.len() - 1, name.to_owned())
+            }),
+            (None, _) => Err(io::Error::new(io::ErrorKind::InvalidInput, "names no file")),
+        };
+        match opened {
+            Ok((index, name)) => inputs.files.push((index, name, path.clone())),
+            Err(err) => warnings.push(WarningEntry::new(
+                WarningCode::UnreadableFile,
+                format_args!("{}: {err}", quote(path)),
+            )),
+        }
+    }
+    inputs
+}
+
+/// The size of each file to hash, as `lstat` says (a symlink is not followed), or the warning
+/// that says why it is not hashed.
+fn sizes(inputs: &Inputs) -> Vec<Result<u64, WarningEntry>> {
+    inputs
+        .files
         .iter()
-        .map(|(dir, name, path)| match dirs[*dir].stat(name) {
+        .map(|(dir, name, path)| match inputs.dirs[*dir].stat(name) {
             Ok(Some(stat)) if stat.kind == Kind::Regular => Ok(stat.size),
-            Ok(Some(stat)) => Err(WarningEntry {
-                code: "not_a_file",
-                message: format!(
+            Ok(Some(stat)) => Err(WarningEntry::new(
+                WarningCode::NotAFile,
+                format_args!(
                     "{}: a {}, not a regular file{}",
                     quote(path),
                     stat.kind.name(),
@@ -189,41 +241,47 @@ pub fn run(
                         ""
                     }
                 ),
-            }),
-            Ok(None) => Err(WarningEntry {
-                code: "unreadable_file",
-                message: format!("{}: no such file", quote(path)),
-            }),
-            Err(err) => Err(WarningEntry {
-                code: "unreadable_file",
-                message: format!("{}: {err}", quote(path)),
-            }),
+            )),
+            Ok(None) => Err(WarningEntry::new(
+                WarningCode::UnreadableFile,
+                format_args!("{}: no such file", quote(path)),
+            )),
+            Err(err) => Err(WarningEntry::new(
+                WarningCode::UnreadableFile,
+                format_args!("{}: {err}", quote(path)),
+            )),
         })
-        .collect();
-    let jobs: Vec<ChecksumJob<'_>> = files
+        .collect()
+}
+
+/// Hashes every input (in parallel; the report follows the order of the inputs, whatever
+/// order the hashes finish in) and fills the report. Returns whether an input was missing.
+fn verify_all(
+    config: &VerifyConfig,
+    inputs: &Inputs,
+    lock_dir: Option<&Dir>,
+    report: &mut VerifyReport,
+) -> bool {
+    let sizes = sizes(inputs);
+    let jobs: Vec<ChecksumJob<'_>> = inputs
+        .files
         .iter()
         .zip(&sizes)
         .filter_map(|((dir, name, _), size)| {
             Some(ChecksumJob {
-                dir: &dirs[*dir],
+                dir: &inputs.dirs[*dir],
                 name,
                 mode: ChecksumMode::Verify,
                 size: *size.as_ref().ok()?,
             })
         })
         .collect();
-    let progress = hash_progress(show_progress, &jobs);
-    let mut outcomes = check_all(
-        &jobs,
-        now as f64,
-        lock_dir.as_ref(),
-        args.jobs.get(),
-        &progress,
-    )
-    .into_iter();
+    let progress = hash_progress(config.progress, &jobs);
+    let mut outcomes = check_all(&jobs, config.now, lock_dir, config.jobs, &progress).into_iter();
     progress.finish();
 
-    for ((_, name, path), size) in files.iter().zip(sizes) {
+    let mut missing_input = false;
+    for ((_, name, path), size) in inputs.files.iter().zip(sizes) {
         let size = match size {
             Ok(size) => size,
             Err(warning) => {
@@ -235,51 +293,57 @@ pub fn run(
         let Some(outcome) = outcomes.next() else {
             break;
         };
-        let reason = match outcome.state {
-            ChecksumState::Valid => "matches its sidecar".to_owned(),
-            ChecksumState::Written => "had no sidecar: one was written".to_owned(),
-            _ => outcome.note.clone().unwrap_or_default(),
-        };
-        match outcome.state {
-            ChecksumState::Valid => report.summary.valid += 1,
-            ChecksumState::Corrupt => report.summary.corrupt += 1,
-            ChecksumState::Written => report.summary.written += 1,
-            ChecksumState::NotChecked | ChecksumState::Missing => report.summary.not_checked += 1,
-        }
-        if outcome.actual.is_some() {
-            report.summary.bytes_hashed += size;
-        }
-        if outcome.problem {
-            let code = if outcome.state == ChecksumState::Corrupt {
-                "corrupt_base_file"
-            } else {
-                "checksum_unchecked"
-            };
-            report.warnings.push(WarningEntry {
-                code,
-                message: reason.clone(),
-            });
-        }
-        report.files.push(VerifiedFile {
-            name: name.to_string_lossy().into_owned(),
-            path: path.display().to_string(),
-            checksum: outcome.state,
-            sha1: outcome.actual,
-            stored_sha1: outcome.stored,
-            size_bytes: size,
-            reason,
-        });
+        add_file(report, name, path, size, outcome);
     }
     report.summary.files = report.files.len();
+    missing_input
+}
 
-    write_report(&report, args.format, out)?;
-    Ok(if missing_input || report.summary.not_checked > 0 {
-        exit::FAILURE
-    } else if report.summary.corrupt > 0 {
-        exit::CORRUPT
-    } else {
-        exit::SUCCESS
-    })
+/// One file's row, totals, and warning if its check found a problem (shown in its row too).
+fn add_file(
+    report: &mut VerifyReport,
+    name: &OsStr,
+    path: &Path,
+    size: u64,
+    outcome: ChecksumOutcome,
+) {
+    let reason = match outcome.state {
+        ChecksumState::Valid => "matches its sidecar".to_owned(),
+        ChecksumState::Written => "had no sidecar: one was written".to_owned(),
+        _ => outcome
+            .note
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    };
+    match outcome.state {
+        ChecksumState::Valid => report.summary.valid += 1,
+        ChecksumState::Corrupt => report.summary.corrupt += 1,
+        ChecksumState::Written => report.summary.written += 1,
+        ChecksumState::NotChecked | ChecksumState::Missing => report.summary.not_checked += 1,
+    }
+    if outcome.actual.is_some() {
+        report.summary.bytes_hashed += size;
+    }
+    if let Some(problem) = outcome.problem() {
+        let code = if outcome.state == ChecksumState::Corrupt {
+            WarningCode::CorruptBaseFile
+        } else {
+            WarningCode::ChecksumUnchecked
+        };
+        report
+            .warnings
+            .push(WarningEntry::new(code, problem).shown_in_a_row());
+    }
+    report.files.push(VerifiedFile {
+        name: name.to_string_lossy().into_owned(),
+        path: path.display().to_string(),
+        checksum: outcome.state,
+        sha1: outcome.actual,
+        stored_sha1: outcome.stored,
+        size_bytes: size,
+        reason,
+    });
 }
 
 fn write_report(
@@ -288,10 +352,7 @@ fn write_report(
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-        }
+        Format::Json => write_json(report, out)?,
         Format::Text => out.write_all(render_text(report).as_bytes())?,
     }
     out.flush()?;
@@ -329,11 +390,10 @@ fn render_text(report: &VerifyReport) -> String {
         );
     }
     // Problems already shown in a file's row are not repeated.
-    let shown: HashSet<&str> = report.files.iter().map(|f| f.reason.as_str()).collect();
     let warnings: Vec<&WarningEntry> = report
         .warnings
         .iter()
-        .filter(|w| !shown.contains(w.message.as_str()))
+        .filter(|w| !w.is_shown_in_a_row())
         .collect();
     if !warnings.is_empty() {
         text.push_str("\nwarnings:\n");

@@ -1,23 +1,19 @@
 //! The storage registry Nova keeps in `instances_path/compute_nodes`: which hosts share this
 //! storage, each with the unix time it last checked in.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cachectl_fs::Dir;
-use cachectl_naming::quote;
-use cachectl_policy::StorageUsers;
-
-use crate::locks::{lock_within, nova_lock_name};
+use cachectl_naming::{nova_lock_name, quote};
+use cachectl_policy::UnixTime;
 
 /// Nova's storage registry file, under the instances path.
 pub const COMPUTE_NODES: &str = "compute_nodes";
 
-/// Hosts that checked in within this many seconds share the storage (Nova's rule).
-pub const USER_WINDOW_SECS: f64 = 24.0 * 3600.0;
 /// The largest `compute_nodes` read (one line per host: this is hundreds of thousands).
 const MAX_REGISTRY_LEN: u64 = 16 << 20;
 /// The lock Nova takes around `compute_nodes`.
@@ -120,20 +116,21 @@ pub fn read_registry(instances: &Dir) -> Result<Registry, StorageError> {
 }
 
 impl Registry {
-    /// The hosts that share the storage at `now`: those seen in the last 24 h, and this host.
-    pub fn users(&self, host: &str, now: f64) -> StorageUsers {
+    /// The check-ins it holds, for [`cachectl_policy::storage_users`]: none when there is no
+    /// `compute_nodes` (no host has checked in), `None` when who shares the storage cannot be
+    /// told (an empty or malformed file). A check-in that is not a finite time is no check-in.
+    pub fn check_ins(&self) -> Option<BTreeMap<String, UnixTime>> {
         match self {
-            Self::Absent => StorageUsers::Known(BTreeSet::from([host.to_owned()])),
-            Self::Hosts(hosts) => {
-                let mut users: BTreeSet<String> = hosts
+            Self::Absent => Some(BTreeMap::new()),
+            Self::Hosts(hosts) => Some(
+                hosts
                     .iter()
-                    .filter(|(_, seen)| now - **seen < USER_WINDOW_SECS)
-                    .map(|(h, _)| h.clone())
-                    .collect();
-                users.insert(host.to_owned());
-                StorageUsers::Known(users)
-            }
-            Self::Malformed(_) | Self::Empty => StorageUsers::Unknown,
+                    .filter_map(|(host, seen)| {
+                        Some((host.clone(), UnixTime::from_f64_ceil(*seen)?))
+                    })
+                    .collect(),
+            ),
+            Self::Empty | Self::Malformed(_) => None,
         }
     }
 }
@@ -142,14 +139,19 @@ impl Registry {
 /// atomically: under Nova's `storage-registry-lock` (in `locks`), the file is read, updated and
 /// replaced by rename ([`Dir::write_atomic`]), so a crash never leaves it empty and nothing
 /// planted in the instances path can redirect the write. A malformed file is left as it is.
-pub fn register(instances: &Dir, locks: &Dir, host: &str, now: f64) -> Result<(), StorageError> {
+pub fn register(
+    instances: &Dir,
+    locks: &Dir,
+    host: &str,
+    now: UnixTime,
+) -> Result<(), StorageError> {
     let _lock = registry_lock(locks)?;
     let mut hosts = match read_registry(instances)? {
         Registry::Absent | Registry::Empty => BTreeMap::new(),
         Registry::Hosts(hosts) => hosts,
         Registry::Malformed(problem) => return Err(StorageError::Malformed(problem)),
     };
-    hosts.insert(host.to_owned(), now);
+    hosts.insert(host.to_owned(), now.as_f64());
     let path = instances.join(OsStr::new(COMPUTE_NODES));
     let text = serde_json::to_string(&hosts).map_err(|err| StorageError::Io {
         path: path.clone(),
@@ -182,9 +184,10 @@ pub fn remove_leftovers(
 
 /// Takes Nova's registry lock, waiting for it a while.
 fn registry_lock(locks: &Dir) -> Result<cachectl_fs::Lock, StorageError> {
-    let lock_name = nova_lock_name(REGISTRY_LOCK);
+    let lock_name = OsString::from(nova_lock_name(REGISTRY_LOCK));
     let lock_path = locks.join(&lock_name);
-    lock_within(locks, &lock_name, REGISTRY_LOCK_TIMEOUT)
+    locks
+        .lock_within(&lock_name, REGISTRY_LOCK_TIMEOUT)
         .map_err(|source| StorageError::Io {
             path: lock_path.clone(),
             source,
@@ -226,15 +229,19 @@ mod tests {
             dir.path().join(COMPUTE_NODES),
             r#"{"old": 1000.0, "peer": 99000.0}"#,
         )?;
-        register(&instances, &locks, "me", 100_000.0)?;
+        register(&instances, &locks, "me", UnixTime(100_000))?;
         let registry = read_registry(&instances)?;
         let Registry::Hosts(hosts) = &registry else {
             return Err("not hosts".into());
         };
         assert_eq!(hosts.len(), 3);
         assert_eq!(
-            registry.users("me", 100_000.0),
-            StorageUsers::Known(BTreeSet::from(["me".to_owned(), "peer".to_owned()]))
+            registry.check_ins(),
+            Some(BTreeMap::from([
+                ("me".to_owned(), UnixTime(100_000)),
+                ("old".to_owned(), UnixTime(1_000)),
+                ("peer".to_owned(), UnixTime(99_000)),
+            ]))
         );
         Ok(())
     }
@@ -245,8 +252,8 @@ mod tests {
         let path = dir.path().join(COMPUTE_NODES);
         std::fs::write(&path, "")?;
         assert_eq!(read_registry(&instances)?, Registry::Empty);
-        assert_eq!(Registry::Empty.users("me", 1.0), StorageUsers::Unknown);
-        register(&instances, &locks, "me", 5.0)?;
+        assert_eq!(Registry::Empty.check_ins(), None);
+        register(&instances, &locks, "me", UnixTime(5))?;
         assert_eq!(std::fs::read_to_string(&path)?, r#"{"me":5.0}"#);
         Ok(())
     }
@@ -259,7 +266,7 @@ mod tests {
         assert!(is_registry_leftover(&leftover));
         assert!(!is_registry_leftover(OsStr::new(".compute_nodes.tmp-")));
         assert!(!is_registry_leftover(OsStr::new("compute_nodes")));
-        register(&instances, &locks, "me", 5.0)?;
+        register(&instances, &locks, "me", UnixTime(5))?;
         remove_leftovers(&instances, &locks, std::slice::from_ref(&leftover))?;
         assert!(!dir.path().join(&leftover).exists());
         let names: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
@@ -272,15 +279,12 @@ mod tests {
         let (dir, instances, locks) = instances()?;
         let path = dir.path().join(COMPUTE_NODES);
         std::fs::write(&path, "{\"a\": ")?;
-        let err = register(&instances, &locks, "me", 1.0)
+        let err = register(&instances, &locks, "me", UnixTime(1))
             .err()
             .ok_or("registered")?;
         assert!(err.to_string().contains("compute_nodes:1:6:"), "{err}");
         assert_eq!(std::fs::read_to_string(&path)?, "{\"a\": ");
-        assert_eq!(
-            read_registry(&instances)?.users("me", 1.0),
-            StorageUsers::Unknown
-        );
+        assert_eq!(read_registry(&instances)?.check_ins(), None);
         std::fs::write(&path, r#"{"a": "yesterday"}"#)?;
         assert!(
             matches!(read_registry(&instances)?, Registry::Malformed(m) if m.contains("\"a\" is not a number"))
@@ -298,7 +302,7 @@ mod tests {
         assert!(
             matches!(read_registry(&instances)?, Registry::Malformed(m) if m.ends_with("is a symlink: not followed"))
         );
-        assert!(register(&instances, &locks, "me", 1.0).is_err());
+        assert!(register(&instances, &locks, "me", UnixTime(1)).is_err());
         assert_eq!(std::fs::read_to_string(&victim)?, "{}");
         Ok(())
     }

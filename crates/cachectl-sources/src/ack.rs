@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cachectl_policy::{Acknowledged, FileIdentity, UnreadableFile};
+use cachectl_policy::{Acknowledged, FileIdentity, UnixTime, UnreadableFile};
 
 use crate::input::read_input;
 
@@ -90,7 +90,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Acknowledged>, AckError> {
         let identity = FileIdentity {
             ino: ino.parse().map_err(|_| number("inode", ino))?,
             size: size.parse().map_err(|_| number("size", size))?,
-            mtime: mtime.parse().map_err(|_| number("mtime", mtime))?,
+            mtime: UnixTime(mtime.parse().map_err(|_| number("mtime", mtime))?),
         };
         let written = rest.trim_end();
         if written.is_empty() {
@@ -194,7 +194,7 @@ mod tests {
                     identity: FileIdentity {
                         ino: 1_835_029,
                         size: 10_737_418_240,
-                        mtime: 1_764_460_800
+                        mtime: UnixTime(1_764_460_800)
                     }
                 },
                 Acknowledged {
@@ -202,7 +202,7 @@ mod tests {
                     identity: FileIdentity {
                         ino: 7,
                         size: 0,
-                        mtime: -5
+                        mtime: UnixTime(-5)
                     }
                 }
             ]
@@ -225,7 +225,7 @@ mod tests {
                 identity: Some(FileIdentity {
                     ino: 1,
                     size: 2,
-                    mtime: 3,
+                    mtime: UnixTime(3),
                 }),
             };
             let line = line(&file).expect("an identity");

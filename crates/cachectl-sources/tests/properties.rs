@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use cachectl::ack::{self, AckError};
-use cachectl::inventory::{InventoryError, parse};
-use cachectl::storage::{Registry, read_registry};
 use cachectl_policy::{ReadAs, UnreadableFile};
+use cachectl_sources::ack::{self, AckError};
+use cachectl_sources::inventory::{InventoryError, parse};
+use cachectl_sources::registry::{Registry, read_registry};
 use proptest::prelude::*;
 
 /// JSON-ish input around the keys the inventory and the registry use.
