@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use cachectl_naming::{
-    EntryKind, EntryName, EphemeralFs, classify, ephemeral_name, fingerprint, swap_name,
+    EntryKind, EntryName, EphemeralFs, FINGERPRINT_LEN, classify, ephemeral_name, fingerprint,
+    swap_name,
 };
 
 use crate::facts::{
@@ -54,22 +55,24 @@ fn first_decision(
     claims: &Claims,
     disk_uses: &DiskUses<'_>,
 ) -> FileDecision {
-    let entry = if file.name_is_utf8 {
-        classify(&file.name)
-    } else {
+    // The one place a cache entry's name is taken apart; later rules use its kind and what
+    // it belongs to.
+    let entry = if file.kind == EntryKind::Foreign {
         EntryName::Foreign
+    } else {
+        classify(&file.name)
     };
-    let age = facts.now.seconds_since(file.mtime);
     let mut decision = FileDecision {
         name: file.name.clone(),
-        kind: entry.kind(),
+        kind: file.kind,
+        belongs_to: entry.belongs_to().map(str::to_owned),
         state: State::InUse,
         reasons: Vec::new(),
         users: Users::default(),
         image_id: entry
             .fingerprint()
             .and_then(|fp| claims.image_of_fingerprint.get(fp).cloned()),
-        age,
+        age: facts.now.seconds_since(file.mtime),
         touch: false,
     };
     let what = match file.file_type {
@@ -116,6 +119,11 @@ fn first_decision(
         decision.touch = true;
         return decision;
     }
+    decide_by_age(facts, &entry, decision)
+}
+
+/// An unused entry: removable once unused for its kind's minimum age, too young until then.
+fn decide_by_age(facts: &Facts, entry: &EntryName<'_>, mut decision: FileDecision) -> FileDecision {
     let min_age = match entry.kind() {
         EntryKind::Original => facts.ages.original,
         EntryKind::Swap | EntryKind::Ephemeral => facts.ages.swap_ephemeral,
@@ -123,9 +131,10 @@ fn first_decision(
     };
     if let EntryName::Sidecar { of, .. } = entry {
         decision.reasons.push(Reason::SidecarOfMissing {
-            image: of.to_owned(),
+            image: (*of).to_owned(),
         });
     }
+    let age = decision.age;
     if age < min_age {
         decision.state = State::TooYoung;
         decision.reasons.push(Reason::TooYoung { age, min_age });
@@ -183,10 +192,19 @@ fn counted_records<'a>(facts: &'a Facts, warnings: &mut Vec<Warning>) -> Vec<&'a
     counted
 }
 
+/// An image the instance records that count use, and the instances that use it.
+struct ImageClaim {
+    image_id: String,
+    /// Instances on this host, by name.
+    local: Vec<String>,
+    /// Instances on other hosts, as `name@host`.
+    remote: Vec<String>,
+}
+
 /// What the instance records say is in use, and which directories they claim.
 struct Claims {
-    /// fingerprint -> (image id, local instance names, remote `name@host`s)
-    images: HashMap<String, (String, Vec<String>, Vec<String>)>,
+    /// By the image's fingerprint.
+    images: HashMap<String, ImageClaim>,
     image_of_fingerprint: HashMap<String, String>,
     swap: BTreeMap<String, Vec<String>>,
     ephemeral: BTreeMap<String, Vec<String>>,
@@ -213,7 +231,14 @@ impl Claims {
             );
             let fp = fingerprint(&image_id).to_string();
             image_of_fingerprint.insert(fp.clone(), image_id.clone());
-            images.insert(fp, (image_id, local, remote));
+            images.insert(
+                fp,
+                ImageClaim {
+                    image_id,
+                    local,
+                    remote,
+                },
+            );
         }
         let mkfs: Vec<(&str, &str)> = facts
             .ephemeral
@@ -277,8 +302,11 @@ impl Claims {
 
     fn add_record_reasons(&self, entry: &EntryName<'_>, name: &str, decision: &mut FileDecision) {
         let mut instances = Vec::new();
-        if let Some((image_id, local, remote)) =
-            entry.fingerprint().and_then(|fp| self.images.get(fp))
+        if let Some(ImageClaim {
+            image_id,
+            local,
+            remote,
+        }) = entry.fingerprint().and_then(|fp| self.images.get(fp))
         {
             if entry.kind() == EntryKind::Resized {
                 // A resized copy is in use only while a disk uses it (the seeds' rule): the
@@ -319,32 +347,28 @@ impl Claims {
 
     fn warn_about_absent_files(&self, facts: &Facts, warnings: &mut Vec<Warning>) {
         // Any entry by that name counts as present: a symlinked base is there, if left alone.
-        let present: HashSet<&str> = facts
+        // (A name that is not UTF-8 is held lossily, with U+FFFD: it names no cache file.)
+        let present: HashSet<&str> = facts.files.iter().map(|f| f.name.as_str()).collect();
+        let present_fingerprints: HashSet<&str> = facts
             .files
             .iter()
-            .filter(|f| f.name_is_utf8)
-            .map(|f| f.name.as_str())
-            .collect();
-        let present_fingerprints: HashSet<&str> = present
-            .iter()
-            .filter_map(|name| {
-                let entry = classify(name);
-                entry
-                    .kind()
-                    .is_image()
-                    .then(|| entry.fingerprint())
-                    .flatten()
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    EntryKind::Original | EntryKind::Resized | EntryKind::LegacySmall
+                )
             })
+            .filter_map(|f| f.name.get(..FINGERPRINT_LEN))
             .collect();
         let mut absent: Vec<_> = self
             .images
             .iter()
-            .filter(|(fp, (_, local, _))| {
-                !local.is_empty() && !present_fingerprints.contains(fp.as_str())
+            .filter(|(fp, claim)| {
+                !claim.local.is_empty() && !present_fingerprints.contains(fp.as_str())
             })
-            .map(|(_, (image_id, local, _))| Warning::AbsentBaseFile {
-                image_id: image_id.clone(),
-                instances: local.clone(),
+            .map(|(_, claim)| Warning::AbsentBaseFile {
+                image_id: claim.image_id.clone(),
+                instances: claim.local.clone(),
             })
             .collect();
         absent.sort_by_key(ToString::to_string);
@@ -587,9 +611,8 @@ fn sidecars_follow_their_images(files: &mut [FileDecision]) {
         .iter_mut()
         .filter(|f| f.kind == EntryKind::Sidecar && f.state != State::Ignore)
     {
-        let image = match classify(&file.name) {
-            EntryName::Sidecar { of, .. } => of.to_owned(),
-            _ => continue,
+        let Some(image) = file.belongs_to.clone() else {
+            continue;
         };
         let Some(&image_state) = states.get(&image) else {
             continue;

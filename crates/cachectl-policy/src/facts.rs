@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use cachectl_naming::EntryKind;
+
 use crate::time::UnixTime;
 
 /// Minimum ages, in seconds, before an unused file may go; counted from the file's mtime.
@@ -53,8 +55,9 @@ pub enum FileType {
 pub struct CacheFile {
     /// The entry's name (lossily decoded if not UTF-8; such names are never the cache's).
     pub name: String,
-    /// Whether the name is valid UTF-8; a name that is not is left alone.
-    pub name_is_utf8: bool,
+    /// Its kind by name ([`cachectl_naming::classify_os`]: `Foreign` for a name that is not
+    /// UTF-8, which is left alone), classified once, where the fact is made.
+    pub kind: EntryKind,
     /// The entry's type.
     pub file_type: FileType,
     /// Size in bytes.
@@ -75,7 +78,7 @@ impl CacheFile {
     pub fn regular(name: &str, size: u64, mtime: UnixTime) -> Self {
         Self {
             name: name.to_owned(),
-            name_is_utf8: true,
+            kind: cachectl_naming::classify(name).kind(),
             file_type: FileType::Regular,
             size,
             mtime,

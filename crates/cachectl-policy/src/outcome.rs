@@ -241,11 +241,11 @@ pub fn confirm_removal(outcome: &mut FileOutcome, recheck: Recheck<'_>) -> bool 
         outcome.state = FileState::InUse;
         outcome.notes.push(note);
         if outcome.decision.kind == EntryKind::Sidecar
-            && let Some(image) = classify(&outcome.decision.name).belongs_to()
+            && let Some(image) = &outcome.decision.belongs_to
         {
             // No longer "removed with it".
             outcome.decision.reasons = vec![Reason::SidecarOfKept {
-                image: image.to_owned(),
+                image: image.clone(),
             }];
         }
         return false;
@@ -290,6 +290,7 @@ mod tests {
         FileDecision {
             name: name.to_owned(),
             kind: classify(name).kind(),
+            belongs_to: classify(name).belongs_to().map(str::to_owned),
             state,
             reasons: vec![Reason::NotCacheName],
             users: Users::default(),

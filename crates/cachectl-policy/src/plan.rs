@@ -225,6 +225,9 @@ pub struct FileDecision {
     pub name: String,
     /// Its kind by name.
     pub kind: EntryKind,
+    /// For a sidecar or a download leftover: the image file it belongs to (whose Nova lock
+    /// guards it, and with which it stays or goes).
+    pub belongs_to: Option<String>,
     /// The decision.
     pub state: State,
     /// Why, most important first; never empty.
@@ -252,6 +255,8 @@ pub struct Plan {
     pub removal_blocked: bool,
 }
 
+/// Lookups the tests use.
+#[cfg(test)]
 impl Plan {
     /// The decision for the entry called `name`.
     pub fn file(&self, name: &str) -> Option<&FileDecision> {
@@ -265,6 +270,14 @@ impl Plan {
             .filter(|f| f.state == state)
             .map(|f| f.name.as_str())
             .collect()
+    }
+}
+
+#[cfg(test)]
+impl State {
+    /// Whether the entry stays.
+    pub fn is_kept(self) -> bool {
+        self != Self::Remove
     }
 }
 
@@ -343,19 +356,7 @@ impl fmt::Display for Reason {
                 image_id,
                 local,
                 remote,
-            } => {
-                write!(f, "image {} is used by ", quote(image_id))?;
-                match (local.is_empty(), remote.is_empty()) {
-                    (false, true) => write!(f, "{} on this host", NameList(local)),
-                    (true, false) => write!(f, "{} on other hosts", NameList(remote)),
-                    _ => write!(
-                        f,
-                        "{} on this host and {} on other hosts",
-                        NameList(local),
-                        NameList(remote)
-                    ),
-                }
-            }
+            } => image_in_use(f, image_id, local, remote),
             Self::CopyOfUsedImage { image_id } => {
                 write!(
                     f,
@@ -372,12 +373,9 @@ impl fmt::Display for Reason {
                 by_name_only,
             } => {
                 write!(f, "backing file of {}", NameList(disks))?;
-                if *by_name_only {
-                    f.write_str(
-                        " (a reference names another path with this file name: kept, as Nova does)",
-                    )?;
-                }
-                Ok(())
+                let by_name =
+                    " (a reference names another path with this file name: kept, as Nova does)";
+                f.write_str(if *by_name_only { by_name } else { "" })
             }
             Self::DataFileOf { disks } => write!(f, "external data file of {}", NameList(disks)),
             Self::BacksCacheFile { file } => {
@@ -423,6 +421,26 @@ impl fmt::Display for Reason {
             Self::NotCacheName => f.write_str("not a name the cache gives: left alone"),
             Self::NotRegularFile { what } => write!(f, "a {what}, not a regular file: left alone"),
         }
+    }
+}
+
+/// "image 1 is used by vm1 on this host and vm2@c2 on other hosts".
+fn image_in_use(
+    f: &mut fmt::Formatter<'_>,
+    image_id: &str,
+    local: &[String],
+    remote: &[String],
+) -> fmt::Result {
+    write!(f, "image {} is used by ", quote(image_id))?;
+    match (local.is_empty(), remote.is_empty()) {
+        (false, true) => write!(f, "{} on this host", NameList(local)),
+        (true, false) => write!(f, "{} on other hosts", NameList(remote)),
+        _ => write!(
+            f,
+            "{} on this host and {} on other hosts",
+            NameList(local),
+            NameList(remote)
+        ),
     }
 }
 
@@ -493,13 +511,6 @@ fn outcome_rule(outcome: DoubtOutcome) -> &'static str {
         }
         DoubtOutcome::Acknowledged => "acknowledged with --ack-unreadable: cleaning goes on",
         DoubtOutcome::WarnsOnly => "cleaning goes on",
-    }
-}
-
-impl State {
-    /// Whether the entry stays.
-    pub fn is_kept(self) -> bool {
-        self != Self::Remove
     }
 }
 

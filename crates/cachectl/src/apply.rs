@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 
 use cachectl_fs::{Dir, Lock};
-use cachectl_naming::{EntryKind, classify, nova_lock_name, quote};
+use cachectl_naming::{EntryKind, nova_lock_name, quote};
 use cachectl_policy::{
-    Facts, FileOutcome, FileState, LockState, Plan, Recheck, UnixTime, confirm_removal, plan,
+    Facts, FileDecision, FileOutcome, FileState, LockState, Plan, Recheck, UnixTime,
+    confirm_removal, plan,
 };
 
 use crate::report::{WarningCode, WarningEntry};
@@ -71,13 +72,13 @@ pub(crate) fn touch_in_use(
 
 /// The Nova lock that guards a cache entry: its own name for images, its image's name for
 /// sidecars and download leftovers (Nova downloads `X.part` under the lock of `X`).
-pub(crate) fn lock_name(entry: &str) -> &str {
-    classify(entry).belongs_to().unwrap_or(entry)
+pub(crate) fn lock_name(entry: &FileDecision) -> &str {
+    entry.belongs_to.as_deref().unwrap_or(&entry.name)
 }
 
 /// The state of Nova's lock for `entry` now, without taking it (a read-only pass). Creates
 /// nothing: with no lock directory, every lock is free.
-pub(crate) fn lock_state_now(lock_dir: Option<&Dir>, entry: &str) -> LockState {
+pub(crate) fn lock_state_now(lock_dir: Option<&Dir>, entry: &FileDecision) -> LockState {
     let Some(lock_dir) = lock_dir else {
         return LockState::Free;
     };
@@ -105,7 +106,10 @@ struct BatchLocks {
 /// Takes, without waiting, Nova's lock for each entry in `entries`. A lock another process
 /// holds, or a lock file that cannot be used (a symlink, a FIFO... planted in its place), keeps
 /// its files, with the reason.
-fn lock_entries<'a>(lock_dir: &Dir, entries: impl IntoIterator<Item = &'a str>) -> BatchLocks {
+fn lock_entries<'a>(
+    lock_dir: &Dir,
+    entries: impl IntoIterator<Item = &'a FileDecision>,
+) -> BatchLocks {
     let names: BTreeSet<&str> = entries.into_iter().map(lock_name).collect();
     let mut locks = BatchLocks::default();
     for name in names {
@@ -171,8 +175,8 @@ impl Remover<'_> {
             .collect();
         let mut warnings = Vec::new();
         for batch in candidates.chunks(LOCK_BATCH) {
-            let names = batch.iter().map(|&i| outcomes[i].decision.name.as_str());
-            let locks = lock_entries(self.lock_dir, names);
+            let decisions = batch.iter().map(|&i| &outcomes[i].decision);
+            let locks = lock_entries(self.lock_dir, decisions);
             let mut rescan = scan_with_jobs(self.scan, self.base, self.jobs)?;
             rescan.give_facts(facts);
             let replan = plan(facts);
@@ -185,8 +189,9 @@ impl Remover<'_> {
             for &i in batch {
                 let name = outcomes[i].decision.name.clone();
                 // A sidecar's image, where it is in the cache, has been confirmed already.
-                let image = (outcomes[i].decision.kind == EntryKind::Sidecar)
-                    .then(|| classify(&name).belongs_to())
+                let decision = &outcomes[i].decision;
+                let image = (decision.kind == EntryKind::Sidecar)
+                    .then_some(decision.belongs_to.as_deref())
                     .flatten()
                     .and_then(|image| index_of.get(image))
                     .map(|&image| outcomes[image].state);
@@ -198,7 +203,7 @@ impl Remover<'_> {
                     (&replan.files[j], unchanged)
                 });
                 let recheck = Recheck {
-                    lock: &locks.states[lock_name(&name)],
+                    lock: &locks.states[lock_name(&outcomes[i].decision)],
                     image,
                     now,
                 };
@@ -228,8 +233,18 @@ mod tests {
     #[test]
     fn sidecars_and_leftovers_share_their_image_lock() {
         let fp = "17d1b00b81642842e514494a78e804e9a511637c";
-        assert_eq!(lock_name(&format!("{fp}.part")), fp);
-        assert_eq!(lock_name(&format!("{fp}_5.info")), format!("{fp}_5"));
-        assert_eq!(lock_name("swap_512"), "swap_512");
+        let decision = |name: &str| {
+            let facts = cachectl_policy::Facts {
+                files: vec![cachectl_policy::CacheFile::regular(name, 1, UnixTime(0))],
+                ..cachectl_policy::Facts::new("h")
+            };
+            plan(&facts).files.remove(0)
+        };
+        assert_eq!(lock_name(&decision(&format!("{fp}.part"))), fp);
+        assert_eq!(
+            lock_name(&decision(&format!("{fp}_5.info"))),
+            format!("{fp}_5")
+        );
+        assert_eq!(lock_name(&decision("swap_512")), "swap_512");
     }
 }

@@ -158,6 +158,38 @@ impl Image {
     }
 }
 
+/// The images of the sample host.
+struct Images {
+    ubuntu: Image,
+    cirros: Image,
+    centos: Image,
+    windows: Image,
+    debian: Image,
+    fedora: Image,
+    kernel: Image,
+}
+
+impl Images {
+    fn new() -> Self {
+        Self {
+            ubuntu: Image::new("5f0b3c1e-6a57-4a8e-9d1b-2b6a1f0c9e11"),
+            cirros: Image::new("b2173dd3-7ad6-4362-baa6-a68bce3565cb"),
+            centos: Image::new("0e3f8b91-2c4d-4f4a-8e6b-7d9a1c2b3e4f"),
+            windows: Image::new("a4c2e6f8-1b3d-4e5f-8a9b-c0d1e2f3a4b5"),
+            debian: Image::new("d3b1a5c7-9e2f-4a6b-8c0d-1e2f3a4b5c6d"),
+            fedora: Image::new("f6e5d4c3-b2a1-4098-8765-4321fedcba98"),
+            kernel: Image::new("aki-7d5e3c1a"),
+        }
+    }
+}
+
+/// The sample host's instance directories.
+const WEB1: &str = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e01";
+const WEB2: &str = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e02";
+const DB1: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const PEER1: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+const ORPHAN: &str = "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9";
+
 /// Builds the sample host under `dir` (which must not exist, or be empty), with ages counted
 /// back from `now`.
 pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
@@ -172,17 +204,39 @@ pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
     let base = instances.join("_base");
     fs::create_dir_all(&base)?;
     fs::create_dir_all(instances.join("locks"))?;
+    let images = Images::new();
+    fill_cache(&base, &images, now)?;
+    kernel_with_sidecar(&base, &images.kernel, now)?;
+    instance_disks(&instances, &base, &images)?;
+    let inventory = dir.join("inventory.json");
+    fs::write(&inventory, inventory_json(&images))?;
+    fs::write(
+        instances.join("compute_nodes"),
+        format!(
+            r#"{{"{DEMO_HOST}": {}.0, "{DEMO_PEER}": {}.0}}"#,
+            now - 600,
+            now - 900
+        ),
+    )?;
+    Ok(SampleHost {
+        instances_path: instances,
+        inventory,
+    })
+}
 
-    let ubuntu = Image::new("5f0b3c1e-6a57-4a8e-9d1b-2b6a1f0c9e11");
-    let cirros = Image::new("b2173dd3-7ad6-4362-baa6-a68bce3565cb");
-    let centos = Image::new("0e3f8b91-2c4d-4f4a-8e6b-7d9a1c2b3e4f");
-    let windows = Image::new("a4c2e6f8-1b3d-4e5f-8a9b-c0d1e2f3a4b5");
-    let debian = Image::new("d3b1a5c7-9e2f-4a6b-8c0d-1e2f3a4b5c6d");
-    let fedora = Image::new("f6e5d4c3-b2a1-4098-8765-4321fedcba98");
-    let kernel = Image::new("aki-7d5e3c1a");
-
-    // The cache.
+/// The cache: originals, copies, swap and ephemeral bases, a stale download and a stray file,
+/// sparse, of the ages a real host's have.
+fn fill_cache(base: &Path, images: &Images, now: i64) -> io::Result<()> {
     let sparse = |name: &str, size: u64, age: i64| sparse_file(&base.join(name), size, now - age);
+    let Images {
+        ubuntu,
+        cirros,
+        centos,
+        windows,
+        debian,
+        fedora,
+        ..
+    } = images;
     sparse(&ubuntu.fp, 2 * GIB + 316 * MIB, 2 * HOUR)?;
     sparse(&cirros.fp, 112 * MIB, 3 * DAY)?;
     sparse(&format!("{}_10737418240", cirros.fp), 10 * GIB, 3 * DAY)?;
@@ -196,24 +250,25 @@ pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
     sparse("ephemeral_20_0706d66", 20 * GIB, 2 * DAY)?;
     sparse("ephemeral_10_0706d66", 10 * GIB, 2 * DAY)?;
     sparse("ephemeral_40_0706d66", 40 * GIB, 3 * DAY)?;
-    sparse("README", 1_200, 40 * DAY)?;
-    // A kernel with a valid checksum sidecar, written the way Nova's .info files are.
+    sparse("README", 1_200, 40 * DAY)
+}
+
+/// A kernel with a valid checksum sidecar, written the way Nova's .info files are.
+fn kernel_with_sidecar(base: &Path, kernel: &Image, now: i64) -> io::Result<()> {
     let kernel_path = base.join(&kernel.fp);
     fs::write(&kernel_path, b"\x7fELF demo kernel image\n".repeat(4096))?;
     let digest = cachectl_sidecar::hash_file(&kernel_path)?;
-    let base_dir = cachectl_fs::Dir::open(&base)?;
-    cachectl_sidecar::write_info(
-        &base_dir,
-        kernel_path.file_name().unwrap_or_default(),
-        &digest,
-        (now - 2 * DAY) as f64,
-    )
-    .map_err(io::Error::other)?;
+    let base_dir = cachectl_fs::Dir::open(base)?;
+    let name = std::ffi::OsStr::new(&kernel.fp);
+    cachectl_sidecar::write_info(&base_dir, name, &digest, (now - 2 * DAY) as f64)
+        .map_err(io::Error::other)?;
     touch(&kernel_path, now - 2 * DAY)?;
-    touch(&cachectl_sidecar::info_path(&kernel_path), now - 2 * DAY)?;
+    touch(&cachectl_sidecar::info_path(&kernel_path), now - 2 * DAY)
+}
 
-    // Instances: two of this host's on ubuntu (records keep the original), one on cirros
-    // through its resized copy, with swap and ephemeral overlays; one of the peer host's.
+/// Instances: two of this host's on ubuntu (records keep the original), one on cirros through
+/// its resized copy, with swap and ephemeral overlays; one of the peer host's; an orphan.
+fn instance_disks(instances: &Path, base: &Path, images: &Images) -> io::Result<()> {
     let overlay = |dir: &str, disk: &str, backing: &str, size: u64| {
         let dir = instances.join(dir);
         fs::create_dir_all(&dir)?;
@@ -230,69 +285,53 @@ pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
             b"[    0.000000] Linux version 6.8.0\n",
         )
     };
-    let web1 = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e01";
-    let web2 = "8d1f6a52-3b7e-4c9d-a2f1-5e6b7c8d9e02";
-    let db1 = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-    let peer1 = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
-    let orphan = "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9";
-    overlay(web1, "disk", &ubuntu.fp, 20 * GIB)?;
-    overlay(web2, "disk", &ubuntu.fp, 20 * GIB)?;
-    overlay(db1, "disk", &format!("{}_10737418240", cirros.fp), 10 * GIB)?;
-    overlay(db1, "disk.swap", "swap_512", 512 * MIB)?;
-    overlay(db1, "disk.local", "ephemeral_20_0706d66", 20 * GIB)?;
-    overlay(peer1, "disk", &windows.fp, 40 * GIB)?;
+    overlay(WEB1, "disk", &images.ubuntu.fp, 20 * GIB)?;
+    overlay(WEB2, "disk", &images.ubuntu.fp, 20 * GIB)?;
+    let resized = format!("{}_10737418240", images.cirros.fp);
+    overlay(DB1, "disk", &resized, 10 * GIB)?;
+    overlay(DB1, "disk.swap", "swap_512", 512 * MIB)?;
+    overlay(DB1, "disk.local", "ephemeral_20_0706d66", 20 * GIB)?;
+    overlay(PEER1, "disk", &images.windows.fp, 40 * GIB)?;
     // Its record says nothing of an ephemeral disk (a flavor changed under it): only the
     // overlay says the base is in use.
-    overlay(peer1, "disk.local", "ephemeral_10_0706d66", 10 * GIB)?;
-    overlay(orphan, "disk", &debian.fp, 20 * GIB)?;
+    overlay(PEER1, "disk.local", "ephemeral_10_0706d66", 10 * GIB)?;
+    overlay(ORPHAN, "disk", &images.debian.fp, 20 * GIB)
+}
 
+/// The instance records of the sample host (none for the orphan).
+fn inventory_json(images: &Images) -> String {
     let record = |uuid: &str, name: &str, host: &str, image: &Image, extra: &str| {
         format!(
             r#"    {{"uuid": "{uuid}", "name": "{name}", "host": "{host}", "image_ref": "{}", "vm_state": "active"{extra}}}"#,
             image.id
         )
     };
+    let kernel = format!(r#", "kernel_id": "{}""#, images.kernel.id);
     let records = [
         record(
-            web1,
+            WEB1,
             "instance-0000a001",
             DEMO_HOST,
-            &ubuntu,
-            &format!(r#", "kernel_id": "{}""#, kernel.id),
+            &images.ubuntu,
+            &kernel,
         ),
-        record(web2, "instance-0000a002", DEMO_HOST, &ubuntu, ""),
+        record(WEB2, "instance-0000a002", DEMO_HOST, &images.ubuntu, ""),
         record(
-            db1,
+            DB1,
             "instance-0000a003",
             DEMO_HOST,
-            &cirros,
+            &images.cirros,
             r#", "swap_mb": 512, "ephemeral_gb": 20, "os_type": "linux""#,
         ),
         record(
-            peer1,
+            PEER1,
             "instance-0000b001",
             DEMO_PEER,
-            &windows,
+            &images.windows,
             r#", "os_type": "windows""#,
         ),
     ];
-    let inventory = dir.join("inventory.json");
-    fs::write(
-        &inventory,
-        format!("{{\"instances\": [\n{}\n]}}\n", records.join(",\n")),
-    )?;
-    fs::write(
-        instances.join("compute_nodes"),
-        format!(
-            r#"{{"{DEMO_HOST}": {}.0, "{DEMO_PEER}": {}.0}}"#,
-            now - 600,
-            now - 900
-        ),
-    )?;
-    Ok(SampleHost {
-        instances_path: instances,
-        inventory,
-    })
+    format!("{{\"instances\": [\n{}\n]}}\n", records.join(",\n"))
 }
 
 fn sparse_file(path: &Path, size: u64, mtime: i64) -> io::Result<()> {

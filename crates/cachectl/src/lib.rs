@@ -17,6 +17,7 @@ mod checksums;
 mod cli;
 mod clock;
 mod demo;
+mod dirs;
 mod error;
 mod exit;
 mod inspect;

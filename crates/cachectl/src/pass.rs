@@ -4,27 +4,24 @@
 //! decides ([`cachectl_policy::plan`], then [`cachectl_policy::confirm_removal`] for each removal
 //! under its lock), [`crate::apply`] carries that out, and [`crate::report::build`] reports it.
 
-use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use cachectl_fs::{Dir, Lock};
+use cachectl_fs::Dir;
 use cachectl_naming::quote;
-use cachectl_policy::{Ages, EphemeralConfig, Facts, FileOutcome, UnixTime, plan};
+use cachectl_policy::{Ages, EphemeralConfig, Facts, FileOutcome, Plan, UnixTime, plan};
 use cachectl_sources::{ack, inventory};
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
 use crate::checksums::{ChecksumMode, KeptChecks, check_kept};
+use crate::dirs::{Dirs, open_dirs, take_pass_lock};
 use crate::error::PassError;
 use crate::exit::ExitCode;
-use crate::locks::{LOCKS_DIR, count_stale_locks, open_lock_dir};
+use crate::locks::count_stale_locks;
 use crate::register::{register, remove_registry_leftovers};
 use crate::report::build::{Header, PassRecord, empty, pass_report};
 use crate::report::{PassCommand, Report, WarningCode, WarningEntry};
-use crate::scan::{ScanConfig, scan_with_jobs};
-
-/// The lock file that keeps two `cachectl clean` from running on one storage at once.
-pub const PASS_LOCK: &str = "cachectl-clean";
+use crate::scan::{Scan, ScanConfig, scan_with_jobs};
 
 /// What a pass does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,89 +78,55 @@ pub struct PassOutcome {
     pub exit_code: ExitCode,
 }
 
-/// The directories a pass works in, open.
-struct Dirs {
-    instances: Dir,
-    base: Dir,
-    /// Nova's lock directory, if there is one (a `clean` creates it).
-    locks: Option<Dir>,
-}
-
 /// Runs one pass.
 pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
-    let instances = config
-        .inventory
-        .as_deref()
-        .map(inventory::load)
-        .transpose()?;
-    let acknowledged = config
-        .ack_unreadable
-        .as_deref()
-        .map(ack::load)
-        .transpose()?;
-    let Some(dirs) = open_dirs(config)? else {
+    let instances = config.inventory.as_deref().map(inventory::load);
+    let instances = instances.transpose()?;
+    let acknowledged = config.ack_unreadable.as_deref().map(ack::load);
+    let acknowledged = acknowledged.transpose()?.unwrap_or_default();
+    let Some(dirs) = open_dirs(&config.scan, config.changes())? else {
         return Ok(nothing_to_do(config));
     };
-    let _pass_lock = match dirs.locks.as_ref().filter(|_| config.changes()) {
-        Some(locks) => Some(take_pass_lock(locks)?),
-        None => None,
-    };
     let writes = dirs.locks.as_ref().filter(|_| config.changes());
+    let _pass_lock = writes.map(take_pass_lock).transpose()?;
     let registration = register(&dirs.instances, writes, &config.host, config.now)?;
-    let mut warnings = registration.warnings;
     let mut facts = Facts {
         now: config.now,
         ages: config.ages,
         instances,
         storage_users: registration.users,
-        acknowledged: acknowledged.unwrap_or_default(),
+        acknowledged,
         ephemeral: config.ephemeral.clone(),
         ..Facts::new(&config.host)
     };
     let mut scan = scan_with_jobs(&config.scan, &dirs.base, config.jobs)?;
-    let registry_leftovers = std::mem::take(&mut scan.registry_leftovers);
     scan.give_facts(&mut facts);
     let first_plan = plan(&facts);
     let mut outcomes: Vec<FileOutcome> =
         first_plan.files.iter().map(FileOutcome::planned).collect();
+    let mut warnings = registration.warnings;
     let mut write_failed = registration.failed;
     match writes {
         Some(locks) => {
-            let touched = touch_in_use(&dirs.base, &first_plan, &scan, config.now);
-            write_failed |= !touched.is_empty();
-            warnings.extend(touched);
-            let remover = Remover {
-                scan: &config.scan,
-                base: &dirs.base,
-                lock_dir: locks,
-                jobs: config.jobs,
-            };
-            warnings.extend(remover.remove_confirmed(&mut facts, &scan, &mut outcomes)?);
-            warnings.extend(remove_registry_leftovers(
-                &dirs.instances,
+            let carried = carry_out(
+                config,
+                &dirs,
                 locks,
-                &registry_leftovers,
-            ));
+                &mut facts,
+                &scan,
+                &first_plan,
+                &mut outcomes,
+            )?;
+            write_failed |= carried.write_failed;
+            warnings.extend(carried.warnings);
         }
         None => {
             for outcome in &mut outcomes {
-                outcome.keep_for_lock(&lock_state_now(dirs.locks.as_ref(), &outcome.decision.name));
+                outcome.keep_for_lock(&lock_state_now(dirs.locks.as_ref(), &outcome.decision));
             }
         }
     }
-    let checks = KeptChecks {
-        base: &dirs.base,
-        // Only a `clean` writes sidecars.
-        mode: match (config.checksum, config.changes()) {
-            (ChecksumMode::Clean { .. }, false) => ChecksumMode::Audit,
-            (mode, _) => mode,
-        },
-        lock_dir: dirs.locks.as_ref(),
-        now: config.now,
-        jobs: config.jobs,
-        progress: config.progress,
-    };
-    let checksums = check_kept(&checks, &scan, &outcomes);
+    let checksums = check_kept(&kept_checks(config, &dirs), &scan, &outcomes);
     let record = PassRecord {
         storage_users: &facts.storage_users,
         scan: &scan,
@@ -186,28 +149,57 @@ pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     Ok(PassOutcome { report, exit_code })
 }
 
-/// Opens the instances path (a missing one is a configuration error, a typo, not "nothing to
-/// do"), the cache directory (`None` if there is none: nothing to do) and Nova's lock
-/// directory (created by a pass that changes anything).
-fn open_dirs(config: &PassConfig) -> Result<Option<Dirs>, PassError> {
-    let open_error = |path: PathBuf| move |source| PassError::Open { path, source };
-    let instances_path = &config.scan.instances_path;
-    let instances = Dir::open(instances_path).map_err(open_error(instances_path.clone()))?;
-    let Some(base) = instances
-        .open_child(OsStr::new(&config.scan.base_dir_name))
-        .map_err(open_error(config.scan.base_dir()))?
-    else {
-        return Ok(None);
+/// What carrying out a plan said.
+struct Carried {
+    warnings: Vec<WarningEntry>,
+    /// Whether an mtime could not be refreshed (an operational error).
+    write_failed: bool,
+}
+
+/// Carries out `plan` (a `clean`): refreshes the mtime of files in use, removes what the policy
+/// confirms under Nova's `locks`, and removes the leftovers of interrupted registry writes.
+fn carry_out(
+    config: &PassConfig,
+    dirs: &Dirs,
+    locks: &Dir,
+    facts: &mut Facts,
+    scan: &Scan,
+    plan: &Plan,
+    outcomes: &mut [FileOutcome],
+) -> Result<Carried, PassError> {
+    let mut warnings = touch_in_use(&dirs.base, plan, scan, config.now);
+    let write_failed = !warnings.is_empty();
+    let remover = Remover {
+        scan: &config.scan,
+        base: &dirs.base,
+        lock_dir: locks,
+        jobs: config.jobs,
     };
-    let locks = open_lock_dir(&instances, config.changes()).map_err(|source| PassError::Lock {
-        path: instances.join(OsStr::new(LOCKS_DIR)),
-        source,
-    })?;
-    Ok(Some(Dirs {
-        instances,
-        base,
+    warnings.extend(remover.remove_confirmed(facts, scan, outcomes)?);
+    warnings.extend(remove_registry_leftovers(
+        &dirs.instances,
         locks,
-    }))
+        &scan.registry_leftovers,
+    ));
+    Ok(Carried {
+        warnings,
+        write_failed,
+    })
+}
+
+/// How the pass checks the files it keeps: only a `clean` writes sidecars.
+fn kept_checks<'a>(config: &PassConfig, dirs: &'a Dirs) -> KeptChecks<'a> {
+    KeptChecks {
+        base: &dirs.base,
+        mode: match (config.checksum, config.changes()) {
+            (ChecksumMode::Clean { .. }, false) => ChecksumMode::Audit,
+            (mode, _) => mode,
+        },
+        lock_dir: dirs.locks.as_ref(),
+        now: config.now,
+        jobs: config.jobs,
+        progress: config.progress,
+    }
 }
 
 /// The report of a pass with no cache directory: nothing to do.
@@ -224,16 +216,6 @@ fn nothing_to_do(config: &PassConfig) -> PassOutcome {
         report,
         exit_code: ExitCode::Success,
     }
-}
-
-/// Takes `cachectl-clean`: one pass that changes anything on a storage at a time.
-fn take_pass_lock(locks: &Dir) -> Result<Lock, PassError> {
-    let name = OsStr::new(PASS_LOCK);
-    let lock = locks.try_lock(name).map_err(|source| PassError::Lock {
-        path: locks.join(name),
-        source,
-    })?;
-    lock.ok_or_else(|| PassError::Busy(locks.join(name)))
 }
 
 fn header(config: &PassConfig) -> Header<'_> {

@@ -153,80 +153,16 @@ pub fn scan_with_jobs(
     jobs: NonZeroUsize,
 ) -> Result<Scan, ScanError> {
     let base_dir = config.base_dir();
-    let mut index = CacheIndex::default();
     let mut files = list_cache(base)?;
-
-    // Cache files by identity and by name, to match references.
-    for file in &files {
-        index
-            .cache_ids
-            .entry(file.dev_ino)
-            .or_default()
-            .push(file.fact.name.clone());
-        index.cache_names.insert(file.fact.name.clone());
-    }
-    index.base_dir = base_dir.clone();
-
+    let index = CacheIndex::of(&files, base_dir.clone());
+    let mut scanner = Scanner::new(&index);
+    scanner.note_what_cache_files_use(&mut files);
     let mut scan = Scan {
         base_dir,
+        files,
         ..Scan::default()
     };
-    let mut scanner = Scanner::new(&index);
-    // A cache file may itself be an overlay: note which cache files its chain reaches.
-    for file in &mut files {
-        let name = file
-            .path
-            .file_name()
-            .map(OsStr::to_owned)
-            .unwrap_or_default();
-        let kind = classify_os(&name).kind();
-        // Sidecars and interrupted downloads back nothing: their bytes are not read.
-        if file.fact.file_type != FileType::Regular
-            || matches!(kind, EntryKind::Sidecar | EntryKind::DownloadLeftover)
-        {
-            continue;
-        }
-        match scanner.chain_uses(&file.path, true, None) {
-            Probe::Uses(uses) => {
-                file.fact.backed_by = uses
-                    .into_iter()
-                    .map(|u| u.file)
-                    .filter(|f| *f != file.fact.name)
-                    .collect();
-            }
-            Probe::Skipped(_) => {}
-            // Only matters if the file stays: the policy decides.
-            Probe::Unreadable(problem) => file.fact.chain_problem = Some(problem),
-        }
-    }
-    scan.files = files;
-
-    let mut entries = Vec::new();
-    for (name, file_type) in read_dir_sorted(&config.instances_path)? {
-        let path = config.instances_path.join(&name);
-        let name = name.to_string_lossy().into_owned();
-        // The cache itself, Nova's locks, and a mount point's lost+found (fsck's, root's only).
-        if name == config.base_dir_name || name == LOCKS_DIR || name == "lost+found" {
-            continue;
-        }
-        let is_dir = is_directory(&path, file_type);
-        if is_dir {
-            if !name.starts_with("_base") && name != "snapshots" {
-                scan.instance_dirs.push(name.clone());
-            }
-        } else if name == COMPUTE_NODES {
-            continue;
-        } else if is_registry_leftover(OsStr::new(&name)) {
-            scan.registry_leftovers.push(OsString::from(&name));
-            continue;
-        }
-        entries.push(TopEntry {
-            path,
-            name,
-            file_type,
-            is_dir,
-        });
-    }
+    let entries = top_entries(config, &mut scan)?;
     let root = config.instances_path.as_path();
     if jobs.get() == 1 || entries.len() < 2 {
         for entry in &entries {
@@ -262,6 +198,39 @@ pub fn scan_with_jobs(
     Ok(scan)
 }
 
+/// The entries of the instances path to walk, sorted: instance directories (noted in `scan`)
+/// and other directories and files; not the cache itself, Nova's locks, `compute_nodes` (whose
+/// interrupted writes' leftovers are noted in `scan`) or a mount point's `lost+found`.
+fn top_entries(config: &ScanConfig, scan: &mut Scan) -> Result<Vec<TopEntry>, ScanError> {
+    let mut entries = Vec::new();
+    for (name, file_type) in read_dir_sorted(&config.instances_path)? {
+        let path = config.instances_path.join(&name);
+        let name = name.to_string_lossy().into_owned();
+        // fsck's lost+found is root's only.
+        if name == config.base_dir_name || name == LOCKS_DIR || name == "lost+found" {
+            continue;
+        }
+        let is_dir = is_directory(&path, file_type);
+        if is_dir {
+            if !name.starts_with("_base") && name != "snapshots" {
+                scan.instance_dirs.push(name.clone());
+            }
+        } else if name == COMPUTE_NODES {
+            continue;
+        } else if is_registry_leftover(OsStr::new(&name)) {
+            scan.registry_leftovers.push(OsString::from(&name));
+            continue;
+        }
+        entries.push(TopEntry {
+            path,
+            name,
+            file_type,
+            is_dir,
+        });
+    }
+    Ok(entries)
+}
+
 /// An entry of the instances path to scan: an instance directory (or another directory), or a
 /// file.
 struct TopEntry {
@@ -282,6 +251,25 @@ struct CacheIndex {
     target_ids: Mutex<HashMap<PathBuf, Option<(u64, u64)>>>,
 }
 
+impl CacheIndex {
+    /// The cache files by identity and by name, to match references.
+    fn of(files: &[ScannedFile], base_dir: PathBuf) -> Self {
+        let mut index = Self {
+            base_dir,
+            ..Self::default()
+        };
+        for file in files {
+            index
+                .cache_ids
+                .entry(file.dev_ino)
+                .or_default()
+                .push(file.fact.name.clone());
+            index.cache_names.insert(file.fact.name.clone());
+        }
+        index
+    }
+}
+
 /// One thread's walk.
 struct Scanner<'a> {
     index: &'a CacheIndex,
@@ -300,6 +288,33 @@ impl<'a> Scanner<'a> {
             visited_dirs: HashSet::new(),
             walked: Vec::new(),
             revisited: false,
+        }
+    }
+
+    /// A cache file may itself be an overlay: notes which cache files each one's chain
+    /// reaches, or why that cannot be told (which matters only if it stays: the policy decides).
+    fn note_what_cache_files_use(&mut self, files: &mut [ScannedFile]) {
+        for file in files {
+            // Sidecars and interrupted downloads back nothing: their bytes are not read.
+            if file.fact.file_type != FileType::Regular
+                || matches!(
+                    file.fact.kind,
+                    EntryKind::Sidecar | EntryKind::DownloadLeftover
+                )
+            {
+                continue;
+            }
+            match self.chain_uses(&file.path, true, None) {
+                Probe::Uses(uses) => {
+                    file.fact.backed_by = uses
+                        .into_iter()
+                        .map(|u| u.file)
+                        .filter(|f| *f != file.fact.name)
+                        .collect();
+                }
+                Probe::Skipped(_) => {}
+                Probe::Unreadable(problem) => file.fact.chain_problem = Some(problem),
+            }
         }
     }
 
@@ -698,11 +713,10 @@ fn list_cache(base: &Dir) -> Result<Vec<ScannedFile>, ScanError> {
             Kind::Symlink => FileType::Symlink,
             _ => FileType::Other,
         };
-        let name_is_utf8 = name.to_str().is_some();
         files.push(ScannedFile {
             fact: CacheFile {
                 name: name.to_string_lossy().into_owned(),
-                name_is_utf8,
+                kind: classify_os(&name).kind(),
                 file_type,
                 size: stat.size,
                 mtime: UnixTime(stat.mtime),
