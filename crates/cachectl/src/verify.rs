@@ -18,7 +18,8 @@ use crate::checksums::{
 use crate::error::CommandError;
 use crate::exit::ExitCode;
 use crate::locks::{LOCKS_DIR, open_lock_dir};
-use crate::report::{Format, SCHEMA, WarningCode, WarningEntry, human_bytes, write_json};
+use crate::report::output::write_json;
+use crate::report::{Format, SCHEMA, WarningCode, WarningEntry, human_bytes};
 use crate::scan::ScanConfig;
 
 /// What `verify` is asked to do.

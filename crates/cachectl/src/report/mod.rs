@@ -4,13 +4,13 @@
 //! within a schema version. Their vocabularies are enums that serialize to the names the README
 //! documents: the policy's [`FileState`], [`ReadAs`] and [`DoubtOutcome`], the naming crate's
 //! [`EntryKind`], the command's [`ChecksumState`], each through its one `as_str`, and
-//! [`WarningCode`]. [`text`] renders the text report, [`build`] makes a report out of a pass.
+//! [`WarningCode`]. [`output`] writes a report (JSON, or the text for people), [`build`] makes a
+//! report out of a pass.
 
 pub mod build;
-mod text;
+pub mod output;
 
 use std::fmt;
-use std::io::{self, Write};
 
 use cachectl_naming::EntryKind;
 use cachectl_policy::{DoubtOutcome, FileState, ReadAs};
@@ -342,20 +342,6 @@ impl Report {
         }
         self.summary = summary;
     }
-
-    /// Writes the report in `format`.
-    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
-        match format {
-            Format::Json => write_json(self, out),
-            Format::Text => out.write_all(text::render(self).as_bytes()),
-        }
-    }
-}
-
-/// Writes `value` as pretty-printed JSON with a final newline.
-pub fn write_json(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)
 }
 
 /// `1 file`, `2 files`.

@@ -1,4 +1,5 @@
-//! The text report: a summary, one aligned line per cache entry, orphans and warnings.
+//! Writing a report: JSON for scripts, and the text report for people (a summary, one aligned
+//! line per cache entry, orphans and warnings).
 //!
 //! Every name that comes from outside (the filesystem, a disk header, the inventory) is quoted
 //! with [`quote`], and every cell, reason and warning passes through [`escape_controls`], so that
@@ -6,15 +7,34 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use cachectl_naming::{escape_controls, quote};
 use cachectl_policy::HumanDuration;
 
-use super::{PassCommand, Report, Summary, count, human_bytes};
+use serde::Serialize;
+
+use super::{Format, PassCommand, Report, Summary, count, human_bytes};
 use crate::checksums::ChecksumState;
 
+impl Report {
+    /// Writes the report in `format`.
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            Format::Json => write_json(self, out),
+            Format::Text => out.write_all(render(self).as_bytes()),
+        }
+    }
+}
+
+/// Writes `value` as pretty-printed JSON with a final newline.
+pub fn write_json(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
 /// The text of `report`.
-pub(super) fn render(report: &Report) -> String {
+fn render(report: &Report) -> String {
     let mut text = String::new();
     let mode = match (report.command, report.dry_run) {
         (PassCommand::Audit, _) => " (read-only)",
