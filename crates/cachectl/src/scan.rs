@@ -31,8 +31,6 @@ use crate::locks::LOCKS_DIR;
 use crate::pool;
 use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
 
-/// The deepest backing chain followed; deeper chains are reported unreadable.
-pub const MAX_CHAIN_DEPTH: u32 = 64;
 /// How deep directories under the instances path are walked.
 pub const MAX_DIR_DEPTH: usize = 8;
 /// Entries of the instances path walked on several threads before their results are merged.
@@ -459,7 +457,8 @@ impl<'a> Scanner<'a> {
     /// declared in a format (by `disk.info`) that reads as another cannot be read.
     fn chain_uses(&self, path: &Path, is_cache_file: bool, declared: Option<Format>) -> Probe {
         let mut refs = Vec::new();
-        for link in walk_chain(path).max_depth(MAX_CHAIN_DEPTH) {
+        // As deep as `inspect` follows (the crate's limit): a deeper chain cannot be read.
+        for link in walk_chain(path) {
             let link = match link {
                 Ok(link) => link,
                 Err(err) if err.is_missing_backing_file() => break,
