@@ -241,7 +241,7 @@ pub(crate) fn check_kept(
 
 /// One file for [`check_all`].
 #[derive(Debug, Clone, Copy)]
-pub struct ChecksumJob<'a> {
+pub(crate) struct ChecksumJob<'a> {
     /// The directory the image is in.
     pub dir: &'a Dir,
     /// The image's name in it.
@@ -254,7 +254,7 @@ pub struct ChecksumJob<'a> {
 
 /// The progress of hashing the files of `jobs` that may be hashed, drawn if `visible` (files
 /// that turn out to need no hashing count as done when they are).
-pub fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
+pub(crate) fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
     let hashed = jobs.iter().filter(|job| job.mode != ChecksumMode::Off);
     let (files, bytes) = hashed.fold((0, 0), |(files, bytes), job| (files + 1, bytes + job.size));
     HashProgress::new(visible, files, bytes)
@@ -267,7 +267,7 @@ pub fn hash_progress(visible: bool, jobs: &[ChecksumJob<'_>]) -> HashProgress {
 /// twice) are checked one after another by one thread: POSIX record locks belong to the process,
 /// so two threads of it would neither exclude each other nor keep each other's lock (closing
 /// any descriptor of a lock file releases the process's lock on it).
-pub fn check_all(
+pub(crate) fn check_all(
     files: &[ChecksumJob<'_>],
     now: UnixTime,
     lock_dir: Option<&Dir>,
@@ -340,7 +340,7 @@ pub fn check(
 }
 
 /// Like [`check`], calling `progress` with the bytes of each read as it hashes.
-pub fn check_with(
+pub(crate) fn check_with(
     dir: &Dir,
     name: &OsStr,
     mode: ChecksumMode,

@@ -28,7 +28,7 @@ use crate::verify::VerifyConfig;
     about,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Nova's `instances_path`: one directory per instance, and the cache.
     #[arg(
         long,
@@ -67,7 +67,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Read-only: what a pass would do to each cache file, and why.
     Audit(PassArgs),
     /// The pass itself: refresh files in use, remove unused ones under Nova's locks.
@@ -82,7 +82,7 @@ pub enum Command {
 
 /// Options of `audit` (and `clean`).
 #[derive(Debug, Args)]
-pub struct PassArgs {
+pub(crate) struct PassArgs {
     /// Instance records (JSON `{"instances": [...]}`), `-` for standard input.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
@@ -106,7 +106,7 @@ pub struct PassArgs {
 
 /// `--jobs`, shared by the commands that hash.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct JobsArgs {
+pub(crate) struct JobsArgs {
     /// Hash N files, and walk N instance directories, at a time (default: one per core).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<NonZeroUsize>,
@@ -114,14 +114,14 @@ pub struct JobsArgs {
 
 impl JobsArgs {
     /// The number of jobs: as given, or one per core.
-    pub fn get(&self) -> NonZeroUsize {
+    pub(crate) fn get(&self) -> NonZeroUsize {
         self.jobs.unwrap_or_else(crate::pool::default_jobs)
     }
 }
 
 /// Options of `clean`.
 #[derive(Debug, Args)]
-pub struct CleanArgs {
+pub(crate) struct CleanArgs {
     /// The options `audit` takes.
     #[command(flatten)]
     pub pass: PassArgs,
@@ -136,7 +136,7 @@ pub struct CleanArgs {
 
 /// Options of `verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -150,7 +150,7 @@ pub struct VerifyArgs {
 
 /// Options of `inspect`.
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// Output format, as `qemu-img info --output`.
     #[arg(long, value_enum, default_value_t = InspectOutput::Human)]
     pub output: InspectOutput,
@@ -164,7 +164,7 @@ pub struct InspectArgs {
 
 /// Options of `demo`.
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Where to build the sample host (default: a new directory under the temporary directory).
     /// It must not exist or be empty.
     #[arg(value_name = "DIR")]
@@ -172,7 +172,7 @@ pub struct DemoArgs {
 }
 
 /// A directory name directly under the instances path: one plain component, as Nova joins it.
-pub fn parse_base_dir_name(text: &str) -> Result<String, String> {
+pub(crate) fn parse_base_dir_name(text: &str) -> Result<String, String> {
     if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\0') {
         return Err(format!(
             "{text:?} is not a directory name: expected one name under the instances path, like _base"
@@ -182,7 +182,7 @@ pub fn parse_base_dir_name(text: &str) -> Result<String, String> {
 }
 
 /// Parses a number of jobs: 1 or more.
-pub fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
+pub(crate) fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
     match text.trim().parse::<usize>().map(NonZeroUsize::new) {
         Ok(Some(jobs)) => Ok(jobs),
         Ok(None) => Err("0 jobs would do nothing: expected 1 or more".to_owned()),
@@ -193,7 +193,7 @@ pub fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
 }
 
 /// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

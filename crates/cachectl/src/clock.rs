@@ -9,7 +9,7 @@ use crate::exit::ExitCode;
 
 /// The time of the run. `CACHECTL_NOW` (unix seconds) pins it; a value that is not a number of
 /// seconds is a usage error, not ignored.
-pub fn now() -> Result<UnixTime, CommandError> {
+pub(crate) fn now() -> Result<UnixTime, CommandError> {
     if let Some(pinned) = std::env::var_os("CACHECTL_NOW") {
         return pinned
             .to_str()

@@ -26,9 +26,9 @@ use crate::report::{Format, Report};
 use crate::scan::ScanConfig;
 
 /// The sample host's name.
-pub const DEMO_HOST: &str = "compute-01";
+pub(crate) const DEMO_HOST: &str = "compute-01";
 /// Its peer on the shared storage.
-pub const DEMO_PEER: &str = "compute-02";
+pub(crate) const DEMO_PEER: &str = "compute-02";
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
@@ -36,7 +36,7 @@ const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
 /// Runs `demo`: builds the host in `dir` (or a new temporary directory) and audits it.
-pub fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+pub(crate) fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
     let dir = match dir {
         Some(dir) => dir.to_owned(),
         None => std::env::temp_dir().join(format!("cachectl-demo-{}", std::process::id())),
@@ -104,7 +104,7 @@ pub fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandE
 
 /// The files in use that only disks Nova does not look at use: neither an instance record nor
 /// the `disk` of a directory some record claims.
-pub fn nova_would_remove(report: &Report) -> Vec<String> {
+pub(crate) fn nova_would_remove(report: &Report) -> Vec<String> {
     let orphans: HashSet<&str> = report.orphan_dirs.iter().map(|o| o.name.as_str()).collect();
     let nova_sees = |disk: &String| match disk.split_once('/') {
         Some((dir, "disk")) => !orphans.contains(dir),
@@ -124,7 +124,7 @@ pub fn nova_would_remove(report: &Report) -> Vec<String> {
 }
 
 /// The removable files Nova's pass never even considers.
-pub fn nova_never_cleans(report: &Report) -> Vec<String> {
+pub(crate) fn nova_never_cleans(report: &Report) -> Vec<String> {
     report
         .files
         .iter()
@@ -136,7 +136,7 @@ pub fn nova_never_cleans(report: &Report) -> Vec<String> {
 
 /// Where the sample host is.
 #[derive(Debug, Clone)]
-pub struct SampleHost {
+pub(crate) struct SampleHost {
     /// The instances path.
     pub instances_path: PathBuf,
     /// The inventory file.
@@ -192,7 +192,7 @@ const ORPHAN: &str = "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9";
 
 /// Builds the sample host under `dir` (which must not exist, or be empty), with ages counted
 /// back from `now`.
-pub fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
+pub(crate) fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
     let now = now.0;
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         return Err(io::Error::new(

@@ -11,7 +11,7 @@ use crate::locks::{LOCKS_DIR, open_lock_dir};
 use crate::scan::ScanConfig;
 
 /// The lock file that keeps two `cachectl clean` from running on one storage at once.
-pub const PASS_LOCK: &str = "cachectl-clean";
+pub(crate) const PASS_LOCK: &str = "cachectl-clean";
 
 /// The directories a pass works in, open.
 pub(crate) struct Dirs {

@@ -13,7 +13,7 @@ use crate::scan::ScanError;
 
 /// A command that could not do its work.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     /// The pass failed.
     #[error(transparent)]
     Pass(#[from] PassError),
@@ -32,12 +32,12 @@ pub enum CommandError {
 
 impl CommandError {
     /// An error saying `message`, exiting with `code`.
-    pub fn new(code: ExitCode, message: String) -> Self {
+    pub(crate) fn new(code: ExitCode, message: String) -> Self {
         Self::Other { message, code }
     }
 
     /// The exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             Self::Pass(err) => err.exit_code(),
             Self::Output(_) => ExitCode::Failure,
@@ -48,7 +48,7 @@ impl CommandError {
 
 /// A pass that could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum PassError {
+pub(crate) enum PassError {
     /// The inventory is unusable: nothing was done.
     #[error(transparent)]
     Inventory(#[from] InventoryError),
@@ -84,7 +84,7 @@ pub enum PassError {
 
 impl PassError {
     /// The exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             Self::Inventory(_) | Self::Ack(_) => ExitCode::BadInput,
             Self::Busy(_) => ExitCode::Busy,

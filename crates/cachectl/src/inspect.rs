@@ -17,11 +17,11 @@ use crate::error::CommandError;
 use crate::exit::ExitCode;
 
 /// The most backing files `--backing-chain` follows below a disk.
-pub const MAX_CHAIN_LEN: u32 = cachectl_qcow2::DEFAULT_MAX_DEPTH;
+pub(crate) const MAX_CHAIN_LEN: u32 = cachectl_qcow2::DEFAULT_MAX_DEPTH;
 
 /// `inspect` output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum InspectOutput {
+pub(crate) enum InspectOutput {
     /// Like `qemu-img info`.
     Human,
     /// qemu-img's JSON.
@@ -30,7 +30,7 @@ pub enum InspectOutput {
 
 /// What `inspect` is asked to do.
 #[derive(Debug, Clone)]
-pub struct InspectConfig {
+pub(crate) struct InspectConfig {
     /// The output format.
     pub output: InspectOutput,
     /// Every image of each chain, top first, not only the top one.
@@ -40,7 +40,7 @@ pub struct InspectConfig {
 }
 
 /// Runs `inspect`; returns the exit code.
-pub fn run(args: &InspectConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+pub(crate) fn run(args: &InspectConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
     let mut chains = Vec::new();
     for disk in &args.disks {
         chains.push(chain(disk, args.backing_chain)?);
@@ -86,7 +86,7 @@ pub fn run(args: &InspectConfig, out: &mut dyn Write) -> Result<ExitCode, Comman
 
 /// Reads `disk` and, with `follow`, every image below it (never fewer than one); a loop, an
 /// over-long chain or an unreadable image is an error naming the file.
-pub fn chain(disk: &Path, follow: bool) -> Result<Vec<Link>, CommandError> {
+pub(crate) fn chain(disk: &Path, follow: bool) -> Result<Vec<Link>, CommandError> {
     let mut links = Vec::new();
     for link in walk_chain(disk).max_depth(MAX_CHAIN_LEN) {
         let link = link.map_err(|err| CommandError::new(ExitCode::BadInput, with_cause(&err)))?;
@@ -417,7 +417,7 @@ fn dump(text: &mut String, indent: usize, node: &Node) {
 
 /// qemu's `size_to_str`: three significant digits and a binary unit (`1 MiB`, `2.19 MiB`,
 /// `512 B`), switching unit once the value would pass 1000.
-pub fn size_to_str(bytes: u64) -> String {
+pub(crate) fn size_to_str(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     // frexp(bytes / (1000 / 1024)): the binary exponent e with 2^(e-1) <= x < 2^e.
     let scaled = bytes as f64 / (1000.0 / 1024.0);

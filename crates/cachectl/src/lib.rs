@@ -11,6 +11,7 @@
 //! tests, which port Nova's unit tests of these very functions.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod apply;
 mod checksums;

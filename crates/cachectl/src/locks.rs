@@ -17,11 +17,11 @@ use cachectl_naming::NOVA_LOCK_PREFIX;
 use cachectl_policy::{FileOutcome, FileState};
 
 /// The directory Nova keeps its lock files in, under the instances path.
-pub const LOCKS_DIR: &str = "locks";
+pub(crate) const LOCKS_DIR: &str = "locks";
 
 /// Opens Nova's lock directory under the instances path: created if missing when `create` (for
 /// the commands that take locks), else `Ok(None)` if there is none.
-pub fn open_lock_dir(instances: &Dir, create: bool) -> io::Result<Option<Dir>> {
+pub(crate) fn open_lock_dir(instances: &Dir, create: bool) -> io::Result<Option<Dir>> {
     let name = OsStr::new(LOCKS_DIR);
     if create {
         instances.create_child(name).map(Some)
@@ -32,7 +32,7 @@ pub fn open_lock_dir(instances: &Dir, create: bool) -> io::Result<Option<Dir>> {
 
 /// How many of Nova's lock files are those of images that, after the pass, are no longer in the
 /// cache (the rule is the policy's: [`cachectl_policy::stale_lock_files`]).
-pub fn stale_lock_files(locks: &Dir, outcomes: &[FileOutcome]) -> io::Result<usize> {
+pub(crate) fn stale_lock_files(locks: &Dir, outcomes: &[FileOutcome]) -> io::Result<usize> {
     let in_cache: HashSet<&str> = outcomes
         .iter()
         .filter(|outcome| outcome.state != FileState::Removed)

@@ -8,7 +8,7 @@ use tracing_subscriber::field::MakeExt as _;
 
 /// How much to log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     /// `-q`: errors only.
     Quiet,
     /// Warnings (the default), and with `-v` what the pass does, `-vv` more.
@@ -16,7 +16,7 @@ pub enum Verbosity {
 }
 
 /// Starts logging to stderr at `verbosity`, unless `CACHECTL_LOG` gives a `tracing` filter.
-pub fn init(verbosity: Verbosity) {
+pub(crate) fn init(verbosity: Verbosity) {
     let level = match verbosity {
         Verbosity::Quiet => "error",
         Verbosity::Verbose(0) => "warn",

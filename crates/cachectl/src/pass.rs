@@ -25,7 +25,7 @@ use crate::scan::{Scan, ScanConfig, scan_with_jobs};
 
 /// What a pass does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Read-only: what a pass would do, and why.
     Audit,
     /// The pass itself; with `dry_run`, only what it would do.
@@ -37,7 +37,7 @@ pub enum Action {
 
 /// Everything a pass needs to know.
 #[derive(Debug, Clone)]
-pub struct PassConfig {
+pub(crate) struct PassConfig {
     /// Where the instances and the cache are.
     pub scan: ScanConfig,
     /// This host's name.
@@ -71,7 +71,7 @@ impl PassConfig {
 
 /// What a pass did, and the exit code it calls for.
 #[derive(Debug)]
-pub struct PassOutcome {
+pub(crate) struct PassOutcome {
     /// The report.
     pub report: Report,
     /// The exit code.
@@ -79,7 +79,7 @@ pub struct PassOutcome {
 }
 
 /// Runs one pass.
-pub fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
+pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let instances = config.inventory.as_deref().map(inventory::load);
     let instances = instances.transpose()?;
     let acknowledged = config.ack_unreadable.as_deref().map(ack::load);

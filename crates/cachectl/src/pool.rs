@@ -16,13 +16,13 @@ use std::thread;
 
 /// One worker per core, as the machine (or its CPU affinity and cgroup quota) allows; one if that
 /// cannot be told.
-pub fn default_jobs() -> NonZeroUsize {
+pub(crate) fn default_jobs() -> NonZeroUsize {
     thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
 /// `work(item)` for every item, with up to `jobs` threads, costliest items first; the results in
 /// the order of `items`.
-pub fn map<T, R, C, W>(items: &[T], jobs: NonZeroUsize, cost: C, work: W) -> Vec<R>
+pub(crate) fn map<T, R, C, W>(items: &[T], jobs: NonZeroUsize, cost: C, work: W) -> Vec<R>
 where
     T: Sync,
     R: Send,

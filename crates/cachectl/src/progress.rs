@@ -11,20 +11,20 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Whether progress may be drawn: stderr is a terminal and the user did not ask for quiet.
-pub fn wanted(quiet: bool) -> bool {
+pub(crate) fn wanted(quiet: bool) -> bool {
     !quiet && std::io::stderr().is_terminal()
 }
 
 /// The progress of hashing some files; shared by the workers (every method takes `&self`).
 #[derive(Debug)]
-pub struct HashProgress {
+pub(crate) struct HashProgress {
     bar: Option<ProgressBar>,
     files_left: AtomicU64,
 }
 
 impl HashProgress {
     /// Progress over `files` files of `bytes` bytes in all, drawn on stderr if `visible`.
-    pub fn new(visible: bool, files: u64, bytes: u64) -> Self {
+    pub(crate) fn new(visible: bool, files: u64, bytes: u64) -> Self {
         let bar = (visible && files > 0).then(|| {
             let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -45,7 +45,7 @@ impl HashProgress {
     }
 
     /// `bytes` more were hashed.
-    pub fn advance(&self, bytes: u64) {
+    pub(crate) fn advance(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
         }
@@ -53,7 +53,7 @@ impl HashProgress {
 
     /// A file is done; `unread` of its bytes (those counted in the total but not hashed: a file
     /// not hashed, or one that shrank) are counted as done too.
-    pub fn file_done(&self, unread: u64) {
+    pub(crate) fn file_done(&self, unread: u64) {
         let before = self
             .files_left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -66,7 +66,7 @@ impl HashProgress {
     }
 
     /// Clears the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

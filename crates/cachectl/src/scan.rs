@@ -32,7 +32,7 @@ use crate::pool;
 use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
 
 /// How deep directories under the instances path are walked.
-pub const MAX_DIR_DEPTH: usize = 8;
+pub(crate) const MAX_DIR_DEPTH: usize = 8;
 /// Entries of the instances path walked on several threads before their results are merged.
 const SCAN_CHUNK: usize = 1024;
 
@@ -145,7 +145,7 @@ pub fn scan(config: &ScanConfig, base: &Dir) -> Result<Scan, ScanError> {
 /// reached a directory already walked (under another name: a symlinked instance directory, a
 /// bind mount) is walked again there, on the merging thread, against every directory walked
 /// before it, exactly as one thread would have walked it.
-pub fn scan_with_jobs(
+pub(crate) fn scan_with_jobs(
     config: &ScanConfig,
     base: &Dir,
     jobs: NonZeroUsize,
@@ -668,7 +668,7 @@ fn is_directory(path: &Path, file_type: fs::FileType) -> bool {
 }
 
 /// `path` relative to `root`, for reports.
-pub fn relative_display(root: &Path, path: &Path) -> String {
+pub(crate) fn relative_display(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
         .to_string_lossy()

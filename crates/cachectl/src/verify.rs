@@ -24,7 +24,7 @@ use crate::scan::ScanConfig;
 
 /// What `verify` is asked to do.
 #[derive(Debug, Clone)]
-pub struct VerifyConfig {
+pub(crate) struct VerifyConfig {
     /// Where the instances and the cache are.
     pub scan: ScanConfig,
     /// The files to verify; none: every image in the cache directory.
@@ -41,7 +41,7 @@ pub struct VerifyConfig {
 
 /// One file verified.
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifiedFile {
+pub(crate) struct VerifiedFile {
     /// Its name.
     pub name: String,
     /// Its path.
@@ -61,7 +61,7 @@ pub struct VerifiedFile {
 
 /// Totals.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct VerifySummary {
+pub(crate) struct VerifySummary {
     /// Files verified.
     pub files: usize,
     /// Files that match their sidecar.
@@ -78,7 +78,7 @@ pub struct VerifySummary {
 
 /// The report of `verify`.
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifyReport {
+pub(crate) struct VerifyReport {
     /// The JSON schema version.
     pub schema: u32,
     /// `verify`.
@@ -102,7 +102,7 @@ struct Inputs {
 }
 
 /// Runs `verify`; returns the exit code.
-pub fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+pub(crate) fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
     let base_dir = config.scan.base_dir();
     let mut report = VerifyReport {
         schema: SCHEMA,

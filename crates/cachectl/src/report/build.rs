@@ -14,7 +14,7 @@ use crate::scan::{Scan, ScannedFile};
 
 /// What a report is of: the command, the host and the directories.
 #[derive(Debug, Clone)]
-pub struct Header<'a> {
+pub(crate) struct Header<'a> {
     /// `audit` or `clean`.
     pub command: PassCommand,
     /// Whether nothing is changed (`audit`, `clean --dry-run`).
@@ -29,7 +29,7 @@ pub struct Header<'a> {
 
 /// What a pass found, decided and did, for its report.
 #[derive(Debug, Clone, Copy)]
-pub struct PassRecord<'a> {
+pub(crate) struct PassRecord<'a> {
     /// Who shares the storage.
     pub storage_users: &'a StorageUsers,
     /// The first scan.
@@ -45,7 +45,7 @@ pub struct PassRecord<'a> {
 }
 
 /// A report with no entries: what a pass with no cache directory prints.
-pub fn empty(header: &Header<'_>, base_dir_exists: bool) -> Report {
+pub(crate) fn empty(header: &Header<'_>, base_dir_exists: bool) -> Report {
     Report {
         schema: SCHEMA,
         command: header.command,
@@ -66,7 +66,7 @@ pub fn empty(header: &Header<'_>, base_dir_exists: bool) -> Report {
 /// The report of a pass: the plan's warnings, then `command_warnings`, then the checksum
 /// problems of the entries in order; one entry per cache entry; the orphans and unreadable
 /// files the plan names.
-pub fn pass_report(
+pub(crate) fn pass_report(
     header: &Header<'_>,
     pass: PassRecord<'_>,
     command_warnings: Vec<WarningEntry>,

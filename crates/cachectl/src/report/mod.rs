@@ -7,8 +7,8 @@
 //! [`WarningCode`]. [`output`] writes a report (JSON, or the text for people), [`build`] makes a
 //! report out of a pass.
 
-pub mod build;
-pub mod output;
+pub(crate) mod build;
+pub(crate) mod output;
 
 use std::fmt;
 
@@ -19,7 +19,7 @@ use serde::{Serialize, Serializer};
 use crate::checksums::ChecksumState;
 
 /// The version of the JSON report; bumped only when a field changes meaning or goes away.
-pub const SCHEMA: u32 = 1;
+pub(crate) const SCHEMA: u32 = 1;
 
 /// Serializes a vocabulary enum as its name (its `Display`, which is its `as_str`).
 pub(crate) fn by_name<T: fmt::Display, S: Serializer>(
@@ -31,7 +31,7 @@ pub(crate) fn by_name<T: fmt::Display, S: Serializer>(
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned text for people.
     Text,
     /// A versioned JSON object for scripts.
@@ -41,7 +41,7 @@ pub enum Format {
 /// The command a report is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PassCommand {
+pub(crate) enum PassCommand {
     /// `audit`: read-only.
     Audit,
     /// `clean`, perhaps `--dry-run`.
@@ -50,7 +50,7 @@ pub enum PassCommand {
 
 impl PassCommand {
     /// Its name on the command line.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Audit => "audit",
             Self::Clean => "clean",
@@ -61,7 +61,7 @@ impl PassCommand {
 /// What a warning is about: a stable code for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WarningCode {
+pub(crate) enum WarningCode {
     /// A file that may be a disk cannot be read, and stops removals.
     UnreadableFile,
     /// An unreadable file an operator acknowledged: it stops nothing.
@@ -100,7 +100,7 @@ pub enum WarningCode {
 
 /// Something the operator should know.
 #[derive(Debug, Clone, Serialize)]
-pub struct WarningEntry {
+pub(crate) struct WarningEntry {
     /// A stable snake_case code.
     pub code: WarningCode,
     /// The sentence.
@@ -112,7 +112,7 @@ pub struct WarningEntry {
 
 impl WarningEntry {
     /// A warning with `code` saying `message`.
-    pub fn new(code: WarningCode, message: impl fmt::Display) -> Self {
+    pub(crate) fn new(code: WarningCode, message: impl fmt::Display) -> Self {
         Self {
             code,
             message: message.to_string(),
@@ -121,7 +121,7 @@ impl WarningEntry {
     }
 
     /// The same warning, shown in a file's row of the text report already.
-    pub fn shown_in_a_row(self) -> Self {
+    pub(crate) fn shown_in_a_row(self) -> Self {
         Self {
             in_a_row: true,
             ..self
@@ -129,14 +129,14 @@ impl WarningEntry {
     }
 
     /// Whether the text report shows it in a file's row already.
-    pub fn is_shown_in_a_row(&self) -> bool {
+    pub(crate) fn is_shown_in_a_row(&self) -> bool {
         self.in_a_row
     }
 }
 
 /// Who uses a file.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct UsedBy {
+pub(crate) struct UsedBy {
     /// Instance names; `name@host` for other hosts' instances.
     pub instances: Vec<String>,
     /// Disks, relative to the instances path.
@@ -145,7 +145,7 @@ pub struct UsedBy {
 
 /// One cache entry.
 #[derive(Debug, Clone, Serialize)]
-pub struct FileEntry {
+pub(crate) struct FileEntry {
     /// Its name in the cache directory.
     pub name: String,
     /// Its full path.
@@ -177,7 +177,7 @@ pub struct FileEntry {
 
 /// A directory of the instances path that no instance record claims.
 #[derive(Debug, Clone, Serialize)]
-pub struct OrphanEntry {
+pub(crate) struct OrphanEntry {
     /// Its name.
     pub name: String,
     /// Its full path.
@@ -191,7 +191,7 @@ pub struct OrphanEntry {
 /// A file under the instances path (or a cache file that stays) that may be a disk and cannot be
 /// read.
 #[derive(Debug, Clone, Serialize)]
-pub struct UnreadableEntry {
+pub(crate) struct UnreadableEntry {
     /// Relative to the instances path; a cache file's name.
     pub path: String,
     /// Why it cannot be read.
@@ -214,7 +214,7 @@ pub struct UnreadableEntry {
 
 /// Totals.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Cache entries.
     pub files: usize,
     /// Entries per state.
@@ -298,7 +298,7 @@ impl Summary {
 
 /// The report of `audit` or `clean`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// [`SCHEMA`].
     pub schema: u32,
     /// `audit` or `clean`.
@@ -329,7 +329,7 @@ pub struct Report {
 
 impl Report {
     /// Recomputes the summary from the entries; the counts of the scan are given.
-    pub fn summarize(&mut self, files_probed: usize, stale_lock_files: usize) {
+    pub(crate) fn summarize(&mut self, files_probed: usize, stale_lock_files: usize) {
         let mut summary = Summary {
             files: self.files.len(),
             files_probed,
@@ -345,12 +345,12 @@ impl Report {
 }
 
 /// `1 file`, `2 files`.
-pub fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1.5 GiB`, like qemu-img's sizes.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -19,7 +19,7 @@ use crate::checksums::ChecksumState;
 
 impl Report {
     /// Writes the report in `format`.
-    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
             Format::Json => write_json(self, out),
             Format::Text => out.write_all(render(self).as_bytes()),
@@ -28,7 +28,7 @@ impl Report {
 }
 
 /// Writes `value` as pretty-printed JSON with a final newline.
-pub fn write_json(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_json(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
 }
