@@ -88,9 +88,15 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Acknowledged>, AckError> {
             ))
         };
         let identity = FileIdentity {
-            ino: ino.parse().map_err(|_| number("inode", ino))?,
-            size: size.parse().map_err(|_| number("size", size))?,
-            mtime: UnixTime(mtime.parse().map_err(|_| number("mtime", mtime))?),
+            ino: digits(ino).ok_or_else(|| number("inode", ino))?,
+            size: digits(size).ok_or_else(|| number("size", size))?,
+            mtime: UnixTime(
+                match mtime.strip_prefix('-') {
+                    Some(magnitude) => digits(magnitude).and_then(|n: i64| n.checked_neg()),
+                    None => digits(mtime),
+                }
+                .ok_or_else(|| number("mtime", mtime))?,
+            ),
         };
         let written = rest.trim_end();
         if written.is_empty() {
@@ -111,6 +117,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Acknowledged>, AckError> {
         acknowledged.push(Acknowledged { path, identity });
     }
     Ok(acknowledged)
+}
+
+/// A number written in decimal digits only (no sign: `stat` writes none).
+fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    plain.then(|| text.parse().ok()).flatten()
 }
 
 fn expected() -> &'static str {
@@ -153,14 +165,20 @@ fn unquote(written: &str) -> Option<String> {
             c @ ('\\' | '"' | '\'') => bytes.push(c as u8),
             'x' => {
                 let hex: String = chars.by_ref().take(2).collect();
-                bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+                bytes.push(hex_number(&hex, 2..=2)?.try_into().ok()?);
             }
             'u' => {
                 if chars.next()? != '{' {
                     return None;
                 }
-                let hex: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                let mut hex = String::new();
+                loop {
+                    match chars.next()? {
+                        '}' => break,
+                        c => hex.push(c),
+                    }
+                }
+                let c = char::from_u32(hex_number(&hex, 1..=6)?)?;
                 let mut utf8 = [0; 4];
                 bytes.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             }
@@ -169,6 +187,12 @@ fn unquote(written: &str) -> Option<String> {
     }
     // Paths are compared as reports hold them: bytes that are not UTF-8 lossily.
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A number of `len` hexadecimal digits, and nothing else (no sign).
+fn hex_number(hex: &str, len: std::ops::RangeInclusive<usize>) -> Option<u32> {
+    let plain = len.contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    plain.then(|| u32::from_str_radix(hex, 16).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -250,6 +274,18 @@ mod tests {
             ("1 2 3 \"u/disk\n", "acks:1: the quoted path"),
             ("1 2 3 \"u/\\q\"\n", "acks:1: the quoted path"),
             ("1 2 3 \"\"\n", "acks:1: the path is empty"),
+            (
+                "+1 2 3 u/disk\n",
+                "acks:1: the inode \"+1\" is not a number",
+            ),
+            (
+                "1 2 +3 u/disk\n",
+                "acks:1: the mtime \"+3\" is not a number",
+            ),
+            ("1 2 3 \"a\\x+1\"\n", "acks:1: the quoted path"),
+            ("1 2 3 \"a\\x1\"\n", "acks:1: the quoted path"),
+            ("1 2 3 \"a\\u{+1b}\"\n", "acks:1: the quoted path"),
+            ("1 2 3 \"a\\u{41\"\n", "acks:1: the quoted path"),
         ] {
             let err = parsed(text).expect_err(text).to_string();
             assert!(err.starts_with(message), "{text:?}: {err}");
