@@ -43,6 +43,8 @@ mod read;
 mod resolve;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tests;
 mod vdi;
 mod vhdx;
 mod vmdk;
