@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::header::DiskHeader;
+use crate::disk::DiskHeader;
 use crate::read::{ReadError, read_header};
 use crate::resolve::{BackingTarget, resolve_backing, resolve_extent};
 

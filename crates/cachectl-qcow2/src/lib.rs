@@ -34,28 +34,44 @@
 
 #![forbid(unsafe_code)]
 
-mod chain;
-mod create;
-mod header;
+// The primitives every parser shares.
+mod disk;
+mod error;
+mod magic;
+mod source;
+
+// One parser per format, on the primitives only.
+mod luks;
 mod qcow;
+mod qcow2;
 mod qed;
-mod read;
-mod resolve;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
-mod tests;
 mod vdi;
 mod vhdx;
 mod vmdk;
 mod vpc;
 
+// Telling the formats apart: the parsing entry points.
+mod probe;
+
+// Above the parsers: I/O, chains, names, the writer.
+mod chain;
+mod create;
+mod read;
+mod resolve;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+
 pub use chain::{ChainError, ChainWalk, DEFAULT_MAX_DEPTH, Link, walk_chain};
 pub use create::{CreateError, Qcow2Spec, create_image};
-pub use header::{
-    DiskHeader, Format, HeaderError, MAX_BACKING_NAME_LEN, MAX_CLUSTER_BITS, MAX_HEADER_BYTES,
-    MIN_CLUSTER_BITS, QCOW2_MAGIC, bytes_needed, parse_header,
-};
+pub use disk::{DiskHeader, Format};
+pub use error::HeaderError;
+pub use magic::QCOW2_MAGIC;
+pub use probe::{bytes_needed, parse_header};
+pub use qcow2::{MAX_CLUSTER_BITS, MIN_CLUSTER_BITS};
 pub use read::{ReadError, ReadHeader, read_header};
 pub use resolve::{BackingTarget, resolve_backing};
+pub use source::{MAX_BACKING_NAME_LEN, MAX_HEADER_BYTES};
 pub use vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};

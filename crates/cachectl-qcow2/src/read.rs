@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::header::{DiskHeader, HeaderError, MAX_HEADER_BYTES, bytes_needed, parse_header};
+use crate::disk::DiskHeader;
+use crate::error::HeaderError;
+use crate::probe::{bytes_needed, parse_header};
+use crate::source::MAX_HEADER_BYTES;
 use crate::vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};
 
 /// Bytes read before asking [`bytes_needed`] how many more.
@@ -196,7 +199,7 @@ mod tests {
 
     use super::*;
     use crate::create::{Qcow2Spec, create_image};
-    use crate::header::Format;
+    use crate::disk::Format;
 
     #[test]
     fn reads_a_qcow2_image_and_its_identity() {

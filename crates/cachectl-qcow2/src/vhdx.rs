@@ -14,7 +14,9 @@ use nom::Parser;
 use nom::bytes::complete::take;
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, Source};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::source::Source;
 
 /// Where the two headers are, and the length each checksum covers.
 const HEADER_OFFSETS: [u64; 2] = [64 << 10, 128 << 10];

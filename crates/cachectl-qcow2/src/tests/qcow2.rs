@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{image, overlay, parse, patch, with_backing_name};
 use crate::create::Qcow2Spec;
-use crate::header::{EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE};
+use crate::qcow2::{EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE};
 use crate::resolve::{BackingTarget, resolve_backing};
 use crate::test_support::{assert_matches_info, info_bytes, qemu_img, qemu_info};
 use crate::{Format, HeaderError, bytes_needed, parse_header};
