@@ -8,11 +8,10 @@
 //! files, never a hang.
 
 use std::collections::HashSet;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::disk::DiskHeader;
-use crate::read::{ReadError, read_header};
+use crate::read::{ReadError, read_header, stat_declared_raw};
 use crate::resolve::{BackingTarget, resolve_backing, resolve_extent};
 
 /// The default limit on how many backing files below the top image are followed.
@@ -138,37 +137,15 @@ impl ChainWalk {
             depth,
             source,
         };
-        let (header, dev_ino, allocated, len) = if declared_raw {
+        let read = if declared_raw {
             // Never probe a file declared raw: its bytes are guest data.
-            let meta = std::fs::metadata(&path).map_err(|err| {
-                read_error(if err.kind() == std::io::ErrorKind::NotFound {
-                    ReadError::NotFound(path.clone())
-                } else {
-                    ReadError::Io {
-                        path: path.clone(),
-                        source: err,
-                    }
-                })
-            })?;
-            // A raw backing file may be a block device (a volume); anything else that is not a
-            // regular file (a FIFO, a directory, a character device) is no disk.
-            let file_type = meta.file_type();
-            if !file_type.is_file() && !file_type.is_block_device() {
-                return Err(read_error(ReadError::NotRegularFile {
-                    path,
-                    kind: crate::read::kind_name(file_type),
-                }));
-            }
-            (
-                DiskHeader::raw(meta.len()),
-                (meta.dev(), meta.ino()),
-                meta.blocks().saturating_mul(512),
-                meta.len(),
-            )
+            stat_declared_raw(&path)
         } else {
-            let read = read_header(&path).map_err(read_error)?;
-            (read.header, (read.dev, read.ino), read.allocated, read.len)
-        };
+            read_header(&path)
+        }
+        .map_err(read_error)?;
+        let (header, dev_ino, allocated, len) =
+            (read.header, (read.dev, read.ino), read.allocated, read.len);
         if !self.seen.insert(dev_ino) {
             let first = self
                 .first_seen
