@@ -97,8 +97,8 @@ impl ReadError {
 /// opened (opening some devices has effects), then opened with
 /// `O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC` (a FIFO or device swapped in meanwhile never
 /// blocks the open) and checked again with `fstat`. The identity and size come from that
-/// `fstat`. At most [`MAX_HEADER_BYTES`] + 4 KiB are read from the start of the file, and for a
-/// VHDX at most [`MAX_METADATA_READ`] more from its metadata region.
+/// `fstat`. At most the first [`MAX_HEADER_BYTES`] (2 MiB) of the file are read, and for a VHDX
+/// at most [`MAX_METADATA_READ`] (1 MiB) more from its metadata region.
 pub fn read_header(path: &Path) -> Result<ReadHeader, ReadError> {
     let (file, stat) = open_regular_path(path).map_err(|err| open_error(path, err))?;
     let buf = read_first_bytes(&file, path)?;
