@@ -113,13 +113,8 @@ pub(crate) fn parse(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
     fixed.validate()?;
 
     let mut header = DiskHeader {
-        format: Format::Qcow2,
         version: Some(fixed.version),
-        virtual_size: Some(fixed.size),
         cluster_size: Some(fixed.cluster_size()),
-        backing_file: None,
-        backing_format: None,
-        data_file: None,
         incompatible_features: fixed.incompatible,
         compatible_features: fixed.compatible,
         autoclear_features: fixed.autoclear,
@@ -127,13 +122,7 @@ pub(crate) fn parse(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
         header_length: Some(fixed.header_length),
         compression_type: Some(fixed.compression_type),
         crypt_method: Some(fixed.crypt_method),
-        has_bitmaps_extension: false,
-        has_encryption_extension: false,
-        feature_names: Vec::new(),
-        extent_files: Vec::new(),
-        create_type: None,
-        cid: None,
-        parent_cid: None,
+        ..DiskHeader::bare(Format::Qcow2, Some(fixed.size))
     };
 
     walk_extensions(src, &fixed, |ext| visit_extension(&fixed, &mut header, ext))?;

@@ -213,6 +213,17 @@ mod tests {
     use crate::create::{Qcow2Spec, create_image};
     use crate::disk::Format;
 
+    fn make_fifo(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+    }
+
     #[test]
     fn reads_a_qcow2_image_and_its_identity() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -273,14 +284,7 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("disk");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .expect("mkfifo");
+        make_fifo(&path);
         let start = Instant::now();
         let err = read_header(&path).expect_err("a fifo");
         assert!(start.elapsed() < Duration::from_secs(2));
@@ -373,14 +377,7 @@ mod tests {
         let meta = std::fs::metadata(&path).expect("metadata");
         assert_eq!((read.dev, read.ino), (meta.dev(), meta.ino()));
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .expect("mkfifo");
+        make_fifo(&fifo);
         for (path, kind) in [
             (fifo.as_path(), "fifo"),
             (dir.path(), "directory"),
