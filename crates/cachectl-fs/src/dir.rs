@@ -1,6 +1,7 @@
 //! An open directory, and what is done relative to it without following symlinks.
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,6 +17,12 @@ use crate::stat::{FileStat, Kind};
 /// never a controlling terminal.
 const READ_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::CLOEXEC);
+/// Flags of a read-only open of a path that may end in a symlink ([`open_regular_path`]): never
+/// blocking on a FIFO or device, never a controlling terminal.
+const PATH_READ_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NONBLOCK)
     .union(OFlags::NOCTTY)
     .union(OFlags::CLOEXEC);
@@ -267,6 +274,59 @@ pub fn read_small_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>>>
     }
 }
 
+/// A file that is not a regular file, refused: what the [`io::Error`] (of kind `InvalidInput`)
+/// that [`open_regular_path`], [`Dir::open_regular`] and [`Dir::read_small`] return for it
+/// carries. Its message is "is a fifo, not a regular file" (with [`Kind::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRegular {
+    /// What the file is instead.
+    pub kind: Kind,
+}
+
+impl NotRegular {
+    /// The refusal `err` carries, if it is one.
+    pub fn of(err: &io::Error) -> Option<Self> {
+        err.get_ref()?.downcast_ref::<Self>().copied()
+    }
+}
+
+impl fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "is a {}, not a regular file", self.kind.name())
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// The error that refuses a file of this kind.
+fn not_regular(kind: Kind) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NotRegular { kind })
+}
+
+/// What `stat` says of the file at `path`, following symlinks (the last one too): for a path
+/// the operator or a disk header chose, not for an entry of a tree others write ([`Dir::stat`]).
+/// The errors are `std::fs::metadata`'s.
+pub fn stat_path(path: &Path) -> io::Result<FileStat> {
+    std::fs::metadata(path).map(|meta| FileStat::of_metadata(&meta))
+}
+
+/// Opens the regular file at `path` for reading, following symlinks: a path the operator or a
+/// disk header chose, not an entry of a tree others write ([`Dir::open_regular`]).
+///
+/// Anything but a regular file is refused ([`NotRegular`]) without being read: the path is
+/// `stat`ed first ([`stat_path`]), so that a device is not even opened (opening some devices has
+/// effects); then opened with `O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, so that a FIFO or
+/// device swapped in meanwhile never blocks the open, and checked again with `fstat`, whose
+/// answer comes with the file. Nothing is there: an error of kind `NotFound`.
+pub fn open_regular_path(path: &Path) -> io::Result<(File, FileStat)> {
+    let kind = stat_path(path)?.kind;
+    if kind != Kind::Regular {
+        return Err(not_regular(kind));
+    }
+    let fd = rustix::fs::open(path, PATH_READ_FLAGS, Mode::empty())?;
+    checked_regular(File::from(fd))
+}
+
 /// `ELOOP` from an `O_NOFOLLOW` open of one name means the name is a symlink.
 fn symlink_refused(err: Errno) -> io::Error {
     if err == Errno::LOOP {
@@ -280,10 +340,7 @@ fn symlink_refused(err: Errno) -> io::Error {
 fn checked_regular(file: File) -> io::Result<(File, FileStat)> {
     let stat = FileStat::of(&rustix::fs::fstat(&file)?);
     if stat.kind != Kind::Regular {
-        return Err(refused(format!(
-            "is a {}, not a regular file",
-            stat.kind.name()
-        )));
+        return Err(not_regular(stat.kind));
     }
     Ok((file, stat))
 }
@@ -355,6 +412,78 @@ mod tests {
         assert_eq!(dir.read_small(name("missing"), 1024)?, None);
         let err = read_small_file(&temp.path().join("link.info"), 1024).expect_err("a symlink");
         assert_eq!(err.to_string(), "is a symlink: not followed");
+        Ok(())
+    }
+
+    #[test]
+    fn a_path_is_opened_only_if_it_is_a_regular_file_following_symlinks() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        let file = temp.path().join("disk");
+        std::fs::write(&file, b"QFI\xfb")?;
+        symlink(&file, temp.path().join("link"))?;
+        for path in [file.clone(), temp.path().join("link")] {
+            let (mut opened, stat) = open_regular_path(&path)?;
+            let mut bytes = Vec::new();
+            opened.read_to_end(&mut bytes)?;
+            assert_eq!(bytes, b"QFI\xfb");
+            assert_eq!((stat.kind, stat.size), (Kind::Regular, 4));
+            assert_eq!(stat.id(), stat_path(&file)?.id());
+            assert_eq!(stat, stat_path(&path)?);
+        }
+        let fifo = temp.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )?;
+        symlink(&fifo, temp.path().join("fifo-link"))?;
+        let refused = |path: &Path| {
+            let err = open_regular_path(path).expect_err("not a regular file");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            (NotRegular::of(&err).map(|r| r.kind), err.to_string())
+        };
+        let fifo_refused = (Some(Kind::Fifo), "is a fifo, not a regular file".to_owned());
+        assert_eq!(refused(&fifo), fifo_refused);
+        assert_eq!(refused(&temp.path().join("fifo-link")), fifo_refused);
+        assert_eq!(
+            refused(temp.path()),
+            (
+                Some(Kind::Directory),
+                "is a directory, not a regular file".to_owned()
+            )
+        );
+        assert_eq!(refused(Path::new("/dev/null")).0, Some(Kind::CharDevice));
+        assert_eq!(stat_path(Path::new("/dev/null"))?.kind, Kind::CharDevice);
+        // Nothing there, or a dangling link: not found.
+        let missing = temp.path().join("missing");
+        symlink(&missing, temp.path().join("dangling"))?;
+        for path in [missing, temp.path().join("dangling")] {
+            let err = open_regular_path(&path).expect_err("nothing there");
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+            assert_eq!(NotRegular::of(&err), None);
+            assert_eq!(
+                stat_path(&path).map_err(|e| e.kind()),
+                Err(io::ErrorKind::NotFound)
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_entry_reads_say_which_kind_they_refused() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        std::fs::create_dir(temp.path().join("sub"))?;
+        let dir = Dir::open(temp.path())?;
+        let err = dir.open_regular(name("sub")).expect_err("a directory");
+        assert_eq!(
+            NotRegular::of(&err),
+            Some(NotRegular {
+                kind: Kind::Directory
+            })
+        );
+        assert_eq!(err.to_string(), "is a directory, not a regular file");
         Ok(())
     }
 

@@ -7,6 +7,9 @@
 //!
 //! - reads open with `O_NOFOLLOW | O_NONBLOCK` and refuse anything but a regular file with one
 //!   link ([`Dir::read_small`], [`Dir::open_regular`]);
+//! - a path the operator or a disk header chose (symlinks followed) is opened by
+//!   [`open_regular_path`]: `stat` first, so that a device is never opened, then `O_NONBLOCK`
+//!   and `fstat` again; anything but a regular file is refused ([`NotRegular`]);
 //! - new files are created with `O_EXCL` (or `O_TMPFILE`), and only a file created in the same
 //!   call is ever given to the directory's owner ([`Dir::write_atomic`], lock files);
 //! - removals and time stamps act on the directory entry itself (`unlinkat`, `utimensat` with
@@ -38,6 +41,6 @@ mod dir;
 mod lock;
 mod stat;
 
-pub use dir::{Dir, read_small_file};
+pub use dir::{Dir, NotRegular, open_regular_path, read_small_file, stat_path};
 pub use lock::Lock;
 pub use stat::{FileStat, Kind};

@@ -1,5 +1,8 @@
 //! What `stat` says of a file, in types that are the same on every architecture.
 
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+
 use rustix::fs::{FileType, Stat};
 
 /// The type of a directory entry.
@@ -83,6 +86,23 @@ impl FileStat {
     /// Device and inode: which file this is.
     pub fn id(&self) -> (u64, u64) {
         (self.dev, self.ino)
+    }
+
+    /// What `std::fs::metadata` says, in the same terms as [`FileStat::of`].
+    pub(crate) fn of_metadata(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            kind: Kind::of(FileType::from_raw_mode(meta.mode())),
+            mode: meta.mode() & 0o7777,
+            nlink: meta.nlink(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: meta.size(),
+            allocated: meta.blocks().saturating_mul(512),
+            mtime: meta.mtime(),
+            mtime_nsec: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+        }
     }
 
     // `st_nlink` is a u64 on x86-64 and a u32 on aarch64.

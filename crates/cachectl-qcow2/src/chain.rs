@@ -8,11 +8,12 @@
 //! files, never a hang.
 
 use std::collections::HashSet;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::header::DiskHeader;
-use crate::read::{ReadError, read_header};
+use cachectl_naming::quote;
+
+use crate::disk::DiskHeader;
+use crate::read::{ReadError, read_header, stat_declared_raw};
 use crate::resolve::{BackingTarget, resolve_backing, resolve_extent};
 
 /// The default limit on how many backing files below the top image are followed.
@@ -87,6 +88,29 @@ pub enum ChainError {
 }
 
 impl ChainError {
+    /// What is wrong, on one line and without the top image's path: for a message or a report
+    /// that names the disk already.
+    ///
+    /// The top image's own failure is [`ReadError::problem`] ("does not exist", "is a fifo, not
+    /// a regular file", "invalid disk header: ..."). An image below it is named, as text reports
+    /// name files ([`cachectl_naming::quote`]): "its backing file /b: does not exist". A loop or
+    /// a chain deeper than the limit is the whole error, which names the top image too.
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Read {
+                depth: 0, source, ..
+            } => source.problem(),
+            Self::Read { source, .. } => {
+                format!(
+                    "its backing file {}: {}",
+                    quote(source.path()),
+                    source.problem()
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the error is an image of the chain (below the top) that does not exist.
     pub fn is_missing_backing_file(&self) -> bool {
         matches!(self, Self::Read { depth, source: ReadError::NotFound(_), .. } if *depth > 0)
@@ -138,37 +162,15 @@ impl ChainWalk {
             depth,
             source,
         };
-        let (header, dev_ino, allocated, len) = if declared_raw {
+        let read = if declared_raw {
             // Never probe a file declared raw: its bytes are guest data.
-            let meta = std::fs::metadata(&path).map_err(|err| {
-                read_error(if err.kind() == std::io::ErrorKind::NotFound {
-                    ReadError::NotFound(path.clone())
-                } else {
-                    ReadError::Io {
-                        path: path.clone(),
-                        source: err,
-                    }
-                })
-            })?;
-            // A raw backing file may be a block device (a volume); anything else that is not a
-            // regular file (a FIFO, a directory, a character device) is no disk.
-            let file_type = meta.file_type();
-            if !file_type.is_file() && !file_type.is_block_device() {
-                return Err(read_error(ReadError::NotRegularFile {
-                    path,
-                    kind: crate::read::kind_name(file_type),
-                }));
-            }
-            (
-                DiskHeader::raw(meta.len()),
-                (meta.dev(), meta.ino()),
-                meta.blocks().saturating_mul(512),
-                meta.len(),
-            )
+            stat_declared_raw(&path)
         } else {
-            let read = read_header(&path).map_err(read_error)?;
-            (read.header, (read.dev, read.ino), read.allocated, read.len)
-        };
+            read_header(&path)
+        }
+        .map_err(read_error)?;
+        let (header, dev_ino, allocated, len) =
+            (read.header, (read.dev, read.ino), read.allocated, read.len);
         if !self.seen.insert(dev_ino) {
             let first = self
                 .first_seen
@@ -376,6 +378,53 @@ mod tests {
             results[1]
                 .as_ref()
                 .is_err_and(ChainError::is_missing_backing_file)
+        );
+    }
+
+    #[test]
+    fn the_problem_leaves_out_the_top_image_and_names_a_backing_file() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let d = dir.path();
+        let problem = |top: &str| {
+            walk_chain(&d.join(top))
+                .find_map(Result::err)
+                .expect("an error")
+                .problem()
+        };
+        assert_eq!(problem("missing"), "does not exist");
+        fs::write(d.join("bad"), b"QFI\xfb\0\0\0\x07").expect("written");
+        assert_eq!(
+            problem("bad"),
+            "invalid disk header: unsupported qcow2 version 7"
+        );
+        assert_eq!(
+            walk_chain(d)
+                .find_map(Result::err)
+                .expect("an error")
+                .problem(),
+            "is a directory, not a regular file"
+        );
+        overlay(&d.join("top"), "gone base", None);
+        assert_eq!(
+            problem("top"),
+            format!(
+                "its backing file \"{}\": does not exist",
+                d.join("gone base").display()
+            )
+        );
+        overlay(&d.join("over-bad"), "bad", None);
+        assert_eq!(
+            problem("over-bad"),
+            format!(
+                "its backing file {}: invalid disk header: unsupported qcow2 version 7",
+                d.join("bad").display()
+            )
+        );
+        overlay(&d.join("self"), "self", None);
+        let top = d.join("self").display().to_string();
+        assert_eq!(
+            problem("self"),
+            format!("the backing chain of {top} loops: {top} is {top} again")
         );
     }
 

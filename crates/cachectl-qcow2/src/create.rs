@@ -6,18 +6,18 @@
 //! all zero, sized for the virtual size. The file ends where the L1 table ends. With the same
 //! options, `qemu-img create -f qcow2` writes the same bytes.
 
-use crate::header::{
-    EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_END, EXT_FEATURE_TABLE, INCOMPAT_COMPRESSION,
-    INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2, MAX_BACKING_NAME_LEN,
-    MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, QCOW2_MAGIC, QEMU_HEADER_LEN, V2_HEADER_LEN,
+use crate::disk::{
+    INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
 };
+use crate::magic::QCOW2_MAGIC;
+use crate::qcow2::{
+    EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_END, EXT_FEATURE_TABLE, MAX_BACKING_FORMAT_LEN,
+    MAX_CLUSTER_BITS, MAX_L1_BYTES, MIN_CLUSTER_BITS, QEMU_HEADER_LEN, V2_HEADER_LEN,
+};
+use crate::source::MAX_BACKING_NAME_LEN;
 
-/// The largest L1 table QEMU accepts, in bytes.
-const MAX_L1_BYTES: u64 = 32 << 20;
 /// The refcount order of the images QEMU creates: 16-bit refcounts.
 const REFCOUNT_ORDER: u32 = 4;
-/// Longest backing format name QEMU keeps.
-const MAX_BACKING_FORMAT_LEN: usize = 15;
 /// Clusters QEMU leaves out the feature name table for (too little room in cluster 0).
 const FEATURE_TABLE_MIN_CLUSTER: usize = 4096;
 
@@ -192,7 +192,7 @@ fn check(spec: &Qcow2Spec<'_>) -> Result<(), CreateError> {
             return Err(CreateError::BackingFormatWithoutBackingFile);
         }
         check_name("backing format", format.as_bytes())?;
-        if format.len() > MAX_BACKING_FORMAT_LEN {
+        if format.len() > MAX_BACKING_FORMAT_LEN as usize {
             return Err(CreateError::BackingFormatTooLong(format.to_owned()));
         }
     }
@@ -309,7 +309,7 @@ fn put(out: &mut [u8], offset: usize, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::parse_header;
+    use crate::probe::parse_header;
     use crate::test_support::{assert_matches_info, qemu_check, qemu_img, qemu_info};
 
     /// One image spec with the `qemu-img create` arguments that make the same image.

@@ -9,10 +9,10 @@ use nom::Parser;
 use nom::bytes::complete::{tag, take};
 use nom::number::complete::{be_u8, be_u32, be_u64};
 
-use crate::header::{
-    DiskHeader, Format, HeaderError, MAX_BACKING_NAME_LEN, QCOW2_MAGIC, Source, backing_name,
-    truncated,
-};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::magic::QCOW2_MAGIC;
+use crate::source::{MAX_BACKING_NAME_LEN, Source, backing_name, truncated};
 
 /// Length of the qcow header.
 const HEADER_LEN: u64 = 48;

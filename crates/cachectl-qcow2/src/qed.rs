@@ -12,7 +12,10 @@ use nom::Parser;
 use nom::bytes::complete::tag;
 use nom::number::complete::{le_u32, le_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, QED_MAGIC, Source, backing_name, truncated};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::magic::QED_MAGIC;
+use crate::source::{Source, backing_name, truncated};
 
 /// Length of the QED header.
 const HEADER_LEN: u64 = 64;

@@ -1,13 +1,15 @@
 //! Reading a header from a file: the crate's only I/O, safe on FIFOs, devices and huge files.
 
-use std::fs::{File, FileType, Metadata};
+use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use cachectl_fs::{FileStat, Kind, NotRegular, open_regular_path, stat_path};
 
-use crate::header::{DiskHeader, HeaderError, MAX_HEADER_BYTES, bytes_needed, parse_header};
+use crate::disk::DiskHeader;
+use crate::error::HeaderError;
+use crate::probe::{bytes_needed, parse_header};
+use crate::source::MAX_HEADER_BYTES;
 use crate::vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};
 
 /// Bytes read before asking [`bytes_needed`] how many more.
@@ -90,95 +92,105 @@ impl ReadError {
 
 /// Reads and parses the header of the file at `path`, following a final symlink.
 ///
-/// Anything but a regular file is refused without being read: the path is `stat`ed first so
-/// that a device is not even opened (opening some devices has effects), then opened with
+/// Anything but a regular file is refused without being read
+/// ([`cachectl_fs::open_regular_path`]): the path is `stat`ed first so that a device is not even
+/// opened (opening some devices has effects), then opened with
 /// `O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC` (a FIFO or device swapped in meanwhile never
 /// blocks the open) and checked again with `fstat`. The identity and size come from that
-/// `fstat`. At most [`MAX_HEADER_BYTES`] + 4 KiB are read.
+/// `fstat`. At most the first [`MAX_HEADER_BYTES`] (2 MiB) of the file are read, and for a VHDX
+/// at most [`MAX_METADATA_READ`] (1 MiB) more from its metadata region.
 pub fn read_header(path: &Path) -> Result<ReadHeader, ReadError> {
-    let io_error = |source: io::Error| match source.kind() {
+    let (file, stat) = open_regular_path(path).map_err(|err| open_error(path, err))?;
+    let buf = read_first_bytes(&file, path)?;
+    let header = match parse_header(&buf, stat.size) {
+        // A VHDX keeps its sizes in a metadata region further in: read its first bytes too.
+        Err(HeaderError::VhdxMetadata { offset, len }) => {
+            let region = read_at(&file, offset, len.min(MAX_METADATA_READ))
+                .map_err(|err| io_error(path, err))?;
+            parse_vhdx_metadata(&region, offset)
+        }
+        other => other,
+    }
+    .map_err(|source| header_error(path, source))?;
+    Ok(ReadHeader::of(header, &stat))
+}
+
+/// What `stat` says of a backing file declared raw, as a [`ReadHeader`] of a raw disk: the
+/// file is never opened, since its bytes are guest data that must not be probed. A raw backing
+/// file may be a block device (a volume); anything else that is not a regular file (a FIFO, a
+/// directory, a character device) is no disk.
+pub(crate) fn stat_declared_raw(path: &Path) -> Result<ReadHeader, ReadError> {
+    let stat = stat_path(path).map_err(|err| io_error(path, err))?;
+    if stat.kind != Kind::Regular && stat.kind != Kind::BlockDevice {
+        return Err(ReadError::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: stat.kind.name(),
+        });
+    }
+    Ok(ReadHeader::of(DiskHeader::raw(stat.size), &stat))
+}
+
+impl ReadHeader {
+    fn of(header: DiskHeader, stat: &FileStat) -> Self {
+        Self {
+            header,
+            dev: stat.dev,
+            ino: stat.ino,
+            len: stat.size,
+            allocated: stat.allocated,
+            mtime: stat.mtime,
+        }
+    }
+}
+
+/// The first bytes of the file: [`PREFIX_LEN`], then as many as [`bytes_needed`] asks for.
+fn read_first_bytes(file: &File, path: &Path) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::with_capacity(PREFIX_LEN);
+    read_up_to(file, &mut buf, PREFIX_LEN).map_err(|err| io_error(path, err))?;
+    let needed = bytes_needed(&buf)
+        .map_err(|source| header_error(path, source))?
+        .min(MAX_HEADER_BYTES);
+    if needed > buf.len() {
+        read_up_to(file, &mut buf, needed).map_err(|err| io_error(path, err))?;
+    }
+    Ok(buf)
+}
+
+/// Up to `len` bytes at `offset` (fewer if the file ends first).
+fn read_at(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut reader = file;
+    reader.seek(io::SeekFrom::Start(offset))?;
+    reader.take(len).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Why `path` could not be opened: not a regular file, not there, or another failure.
+fn open_error(path: &Path, err: io::Error) -> ReadError {
+    match NotRegular::of(&err) {
+        Some(refused) => ReadError::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: refused.kind.name(),
+        },
+        None => io_error(path, err),
+    }
+}
+
+/// A failure to stat, open or read `path`: [`ReadError::NotFound`] if nothing is there.
+fn io_error(path: &Path, source: io::Error) -> ReadError {
+    match source.kind() {
         io::ErrorKind::NotFound => ReadError::NotFound(path.to_path_buf()),
         _ => ReadError::Io {
             path: path.to_path_buf(),
             source,
         },
-    };
-    regular_file(path, &std::fs::metadata(path).map_err(io_error)?)?;
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| io_error(e.into()))?;
-    let file = File::from(fd);
-    let meta = file.metadata().map_err(io_error)?;
-    regular_file(path, &meta)?;
-    let len = meta.len();
+    }
+}
 
-    let mut buf = Vec::with_capacity(PREFIX_LEN);
-    read_up_to(&file, &mut buf, PREFIX_LEN).map_err(io_error)?;
-    let header_error = |source| ReadError::Header {
+fn header_error(path: &Path, source: HeaderError) -> ReadError {
+    ReadError::Header {
         path: path.to_path_buf(),
         source,
-    };
-    let needed = bytes_needed(&buf)
-        .map_err(header_error)?
-        .min(MAX_HEADER_BYTES);
-    if needed > buf.len() {
-        read_up_to(&file, &mut buf, needed).map_err(io_error)?;
-    }
-    let header = match parse_header(&buf, len) {
-        // A VHDX keeps its sizes in a metadata region further in: read its first bytes too.
-        Err(HeaderError::VhdxMetadata { offset, len: want }) => {
-            let mut region = Vec::new();
-            let mut reader = &file;
-            reader.seek(io::SeekFrom::Start(offset)).map_err(io_error)?;
-            reader
-                .take(want.min(MAX_METADATA_READ))
-                .read_to_end(&mut region)
-                .map_err(io_error)?;
-            parse_vhdx_metadata(&region, offset)
-        }
-        other => other,
-    }
-    .map_err(header_error)?;
-    Ok(ReadHeader {
-        header,
-        dev: meta.dev(),
-        ino: meta.ino(),
-        len,
-        allocated: meta.blocks().saturating_mul(512),
-        mtime: meta.mtime(),
-    })
-}
-
-/// Refuses anything that is not a regular file.
-fn regular_file(path: &Path, meta: &Metadata) -> Result<(), ReadError> {
-    let file_type = meta.file_type();
-    if file_type.is_file() {
-        Ok(())
-    } else {
-        Err(ReadError::NotRegularFile {
-            path: path.to_path_buf(),
-            kind: kind_name(file_type),
-        })
-    }
-}
-
-/// What to call a file of this type in a message.
-pub(crate) fn kind_name(file_type: FileType) -> &'static str {
-    if file_type.is_dir() {
-        "directory"
-    } else if file_type.is_fifo() {
-        "fifo"
-    } else if file_type.is_socket() {
-        "socket"
-    } else if file_type.is_block_device() {
-        "block device"
-    } else if file_type.is_char_device() {
-        "character device"
-    } else if file_type.is_symlink() {
-        "symlink"
-    } else if file_type.is_file() {
-        "regular file"
-    } else {
-        "unknown file type"
     }
 }
 
@@ -192,11 +204,25 @@ fn read_up_to(file: &File, buf: &mut Vec<u8>, total: usize) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
     use std::time::{Duration, Instant};
+
+    use rustix::fs::Mode;
 
     use super::*;
     use crate::create::{Qcow2Spec, create_image};
-    use crate::header::Format;
+    use crate::disk::Format;
+
+    fn make_fifo(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+    }
 
     #[test]
     fn reads_a_qcow2_image_and_its_identity() {
@@ -258,14 +284,7 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("disk");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .expect("mkfifo");
+        make_fifo(&path);
         let start = Instant::now();
         let err = read_header(&path).expect_err("a fifo");
         assert!(start.elapsed() < Duration::from_secs(2));
@@ -343,6 +362,38 @@ mod tests {
         let link = dir.path().join("dangling");
         std::os::unix::fs::symlink(&path, &link).expect("symlink");
         assert!(matches!(read_header(&link), Err(ReadError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_file_declared_raw_is_stated_never_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("base");
+        // A qcow2 magic in a file declared raw is guest data: not probed.
+        let bytes = create_image(&Qcow2Spec::new(1 << 30)).expect("create");
+        std::fs::write(&path, &bytes).expect("write");
+        let read = stat_declared_raw(&path).expect("a regular file");
+        let len = u64::try_from(bytes.len()).expect("len");
+        assert_eq!((read.header, read.len), (DiskHeader::raw(len), len));
+        let meta = std::fs::metadata(&path).expect("metadata");
+        assert_eq!((read.dev, read.ino), (meta.dev(), meta.ino()));
+        let fifo = dir.path().join("fifo");
+        make_fifo(&fifo);
+        for (path, kind) in [
+            (fifo.as_path(), "fifo"),
+            (dir.path(), "directory"),
+            (Path::new("/dev/zero"), "character device"),
+        ] {
+            let err = stat_declared_raw(path).expect_err("no disk");
+            assert!(
+                matches!(err, ReadError::NotRegularFile { kind: k, .. } if k == kind),
+                "{err:?}"
+            );
+        }
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            stat_declared_raw(&missing),
+            Err(ReadError::NotFound(p)) if p == missing
+        ));
     }
 
     #[test]

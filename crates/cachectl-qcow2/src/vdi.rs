@@ -10,7 +10,9 @@ use nom::Parser;
 use nom::bytes::complete::take;
 use nom::number::complete::{le_u32, le_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, Source, truncated};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::source::{Source, truncated};
 
 /// Length of the VDI header QEMU reads.
 pub(crate) const HEADER_LEN: usize = 512;

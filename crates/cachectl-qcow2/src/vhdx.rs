@@ -14,7 +14,9 @@ use nom::Parser;
 use nom::bytes::complete::take;
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, Source};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::source::Source;
 
 /// Where the two headers are, and the length each checksum covers.
 const HEADER_OFFSETS: [u64; 2] = [64 << 10, 128 << 10];
@@ -189,48 +191,8 @@ pub(crate) fn parse(src: &Source<'_>) -> Result<DiskHeader, HeaderError> {
 /// the block size (QEMU's cluster size), and whether the disk has a parent. `region_offset` is
 /// the region's offset in the file, for errors.
 pub fn parse_vhdx_metadata(region: &[u8], region_offset: u64) -> Result<DiskHeader, HeaderError> {
-    let at = |offset: usize| region_offset.saturating_add(offset as u64);
-    let table = region
-        .get(..METADATA_TABLE_LEN.min(region.len()))
-        .unwrap_or_default();
-    if !table.starts_with(b"metadata") || table.len() < 32 {
-        return Err(invalid(region_offset, "invalid metadata table"));
-    }
-    let count = u16::from_le_bytes([table[10], table[11]]);
-    if u32::from(count) > MAX_ENTRIES {
-        return Err(invalid(at(10), "too many metadata entries"));
-    }
-    let known = [
-        FILE_PARAMETERS,
-        VIRTUAL_DISK_SIZE,
-        PAGE_83,
-        LOGICAL_SECTOR_SIZE,
-        PHYSICAL_SECTOR_SIZE,
-        PARENT_LOCATOR,
-    ];
-    let mut items: [Option<(usize, usize)>; 6] = [None; 6];
-    for (i, entry) in table[32..]
-        .chunks_exact(32)
-        .take(usize::from(count))
-        .enumerate()
-    {
-        let entry_at = at(32 + 32 * i);
-        let parsed: nom::IResult<&[u8], _> = (take(16usize), le_u32, le_u32, le_u32).parse(entry);
-        let Ok((_, (id, offset, len, bits))) = parsed else {
-            return Err(invalid(entry_at, "invalid metadata entry"));
-        };
-        match known.iter().position(|k| k == id) {
-            Some(k) if items[k].is_some() => {
-                return Err(invalid(entry_at, "a metadata item appears twice"));
-            }
-            Some(k) => items[k] = Some((offset as usize, len as usize)),
-            None if bits & METADATA_REQUIRED != 0 => {
-                return Err(invalid(entry_at, "an unknown required metadata item"));
-            }
-            None => {}
-        }
-    }
-    let [params, size, page83, logical, physical, parent] = items;
+    let at = |offset: usize| in_file(region_offset, offset);
+    let [params, size, page83, logical, physical, parent] = metadata_items(region, region_offset)?;
     let (Some(params), Some(size), Some(_), Some(logical), Some(_)) =
         (params, size, page83, logical, physical)
     else {
@@ -271,6 +233,62 @@ pub fn parse_vhdx_metadata(region: &[u8], region_offset: u64) -> Result<DiskHead
     let mut header = DiskHeader::bare(Format::Vhdx, Some(virtual_size));
     header.cluster_size = Some(u64::from(block_size));
     Ok(header)
+}
+
+/// The offset in the file of `offset` in the region at `region_offset`, for errors.
+fn in_file(region_offset: u64, offset: usize) -> u64 {
+    region_offset.saturating_add(offset as u64)
+}
+
+/// Where the known metadata items are in the region (offset and length), as the metadata table
+/// says, in the order file parameters, virtual disk size, page 83, logical sector size,
+/// physical sector size, parent locator; checked as `vhdx_parse_metadata` checks the table.
+fn metadata_items(
+    region: &[u8],
+    region_offset: u64,
+) -> Result<[Option<(usize, usize)>; 6], HeaderError> {
+    let at = |offset: usize| in_file(region_offset, offset);
+    let table = region
+        .get(..METADATA_TABLE_LEN.min(region.len()))
+        .unwrap_or_default();
+    if !table.starts_with(b"metadata") || table.len() < 32 {
+        return Err(invalid(region_offset, "invalid metadata table"));
+    }
+    let count = u16::from_le_bytes([table[10], table[11]]);
+    if u32::from(count) > MAX_ENTRIES {
+        return Err(invalid(at(10), "too many metadata entries"));
+    }
+    let known = [
+        FILE_PARAMETERS,
+        VIRTUAL_DISK_SIZE,
+        PAGE_83,
+        LOGICAL_SECTOR_SIZE,
+        PHYSICAL_SECTOR_SIZE,
+        PARENT_LOCATOR,
+    ];
+    let mut items: [Option<(usize, usize)>; 6] = [None; 6];
+    for (i, entry) in table[32..]
+        .chunks_exact(32)
+        .take(usize::from(count))
+        .enumerate()
+    {
+        let entry_at = at(32 + 32 * i);
+        let parsed: nom::IResult<&[u8], _> = (take(16usize), le_u32, le_u32, le_u32).parse(entry);
+        let Ok((_, (id, offset, len, bits))) = parsed else {
+            return Err(invalid(entry_at, "invalid metadata entry"));
+        };
+        match known.iter().position(|k| k == id) {
+            Some(k) if items[k].is_some() => {
+                return Err(invalid(entry_at, "a metadata item appears twice"));
+            }
+            Some(k) => items[k] = Some((offset as usize, len as usize)),
+            None if bits & METADATA_REQUIRED != 0 => {
+                return Err(invalid(entry_at, "an unknown required metadata item"));
+            }
+            None => {}
+        }
+    }
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use nom::Parser;
 use nom::bytes::complete::take;
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, Source, VMDK3_MAGIC, VMDK4_MAGIC, truncated};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::magic::{VMDK3_MAGIC, VMDK4_MAGIC};
+use crate::source::{Source, c_string, non_empty, truncated};
 
 /// How much of the descriptor QEMU reads for the parent and the CIDs (`DESC_SIZE`).
 const DESC_SIZE: u64 = 20 * 512;
@@ -324,7 +327,7 @@ fn parent_and_cids(
     header: &mut DiskHeader,
 ) -> Result<(), HeaderError> {
     let window = src.window(offset, DESC_SIZE)?;
-    let text = crate::header::c_string(window);
+    let text = c_string(window);
     // QEMU skips `parentFileNameHint` and two more bytes (`="`), then takes all up to a `"`,
     // which it may look for past the end of the string (in the rest of the window).
     if let Some(at) = find(text, b"parentFileNameHint") {
@@ -346,7 +349,7 @@ fn parent_and_cids(
                 "parentFileNameHint is too long",
             ));
         }
-        header.backing_file = crate::header::non_empty(&tail[..end]);
+        header.backing_file = non_empty(&tail[..end]);
         if header.backing_file.is_some() {
             header.backing_format = Some(b"vmdk".to_vec());
         }
@@ -355,13 +358,13 @@ fn parent_and_cids(
     let cid_window = window
         .get(..window.len().min(DESC_SIZE as usize - 1))
         .unwrap_or(window);
-    let cid_text = crate::header::c_string(cid_window);
+    let cid_text = c_string(cid_window);
     let mut cids = [0u32; 2];
     for (name, cid) in [&b"CID"[..], b"parentCID"].into_iter().zip(&mut cids) {
         let at =
             find(cid_text, name).ok_or_else(|| invalid(offset, "the descriptor has no CID"))?;
         let tail = cid_window.get(at + name.len() + 1..).unwrap_or_default();
-        *cid = scan_hex(crate::header::c_string(tail))
+        *cid = scan_hex(c_string(tail))
             .ok_or_else(|| invalid(offset + at as u64, "the descriptor has an invalid CID"))?;
     }
     header.cid = Some(cids[0]);

@@ -14,7 +14,9 @@ use nom::Parser;
 use nom::bytes::complete::{tag, take};
 use nom::number::complete::{be_u8, be_u16, be_u32, be_u64};
 
-use crate::header::{DiskHeader, Format, HeaderError, MAX_HEADER_BYTES, Source, truncated};
+use crate::disk::{DiskHeader, Format};
+use crate::error::HeaderError;
+use crate::source::{MAX_HEADER_BYTES, Source, truncated};
 
 /// Length of the footer QEMU reads from offset 0.
 pub(crate) const FOOTER_LEN: usize = 512;
