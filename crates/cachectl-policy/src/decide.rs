@@ -192,6 +192,26 @@ fn counted_records<'a>(facts: &'a Facts, warnings: &mut Vec<Warning>) -> Vec<&'a
     counted
 }
 
+/// The directory names instance records claim: an instance's uuid and name, and their
+/// `_resize` forms while it resizes (every record, counted or not).
+fn claimed_dirs<'a>(records: impl Iterator<Item = &'a Instance>) -> HashSet<String> {
+    let mut dirs = HashSet::new();
+    for record in records {
+        let resizing = record
+            .task_state
+            .as_deref()
+            .is_some_and(|s| RESIZE_TASK_STATES.contains(&s))
+            || record.vm_state.as_deref() == Some("resized");
+        for dir in [&record.name, &record.uuid] {
+            dirs.insert(dir.clone());
+            if resizing {
+                dirs.insert(format!("{dir}_resize"));
+            }
+        }
+    }
+    dirs
+}
+
 /// An image the instance records that count use, and the instances that use it.
 struct ImageClaim {
     image_id: String,
@@ -276,20 +296,7 @@ impl Claims {
         for users in swap.values_mut().chain(ephemeral.values_mut()) {
             *users = unique(std::mem::take(users));
         }
-        let mut dirs = HashSet::new();
-        for record in facts.instances.iter().flatten() {
-            let resizing = record
-                .task_state
-                .as_deref()
-                .is_some_and(|s| RESIZE_TASK_STATES.contains(&s))
-                || record.vm_state.as_deref() == Some("resized");
-            for dir in [&record.name, &record.uuid] {
-                dirs.insert(dir.clone());
-                if resizing {
-                    dirs.insert(format!("{dir}_resize"));
-                }
-            }
-        }
+        let dirs = claimed_dirs(facts.instances.iter().flatten());
         Self {
             images,
             image_of_fingerprint,

@@ -476,7 +476,7 @@ impl<'a> Scanner<'a> {
                 }) => {
                     return Probe::Skipped(kind);
                 }
-                Err(err) => return Probe::Unreadable(describe(&err)),
+                Err(err) => return Probe::Unreadable(err.problem()),
             };
             if link.depth == 0
                 && let Some(format) = declared
@@ -602,23 +602,6 @@ impl<'a> Scanner<'a> {
             }
         }
         uses
-    }
-}
-
-/// A chain error as one line, for a report that names the disk already.
-fn describe(err: &ChainError) -> String {
-    match err {
-        ChainError::Read {
-            depth: 0, source, ..
-        } => source.problem(),
-        ChainError::Read { source, .. } => {
-            format!(
-                "its backing file {}: {}",
-                quote(source.path()),
-                source.problem()
-            )
-        }
-        other => other.to_string(),
     }
 }
 
