@@ -307,10 +307,19 @@ pub fn measure_child(args: &[String]) -> Result<(), String> {
 
 // ----- checksums -----------------------------------------------------------------------------
 
+/// One row of a table: the command shown, and what it cost (or why it did not run).
+type Row = (String, Result<Cost, String>);
+
 fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String, String> {
     let instances = dir.join("instances");
-    let base = instances.join("_base");
-    fs::create_dir_all(&base).map_err(|err| format!("cannot create {}: {err}", base.display()))?;
+    let files = write_random_files(options, &instances.join("_base"))?;
+    let rows = hash_rows(options, cachectl, dir, &instances, &files)?;
+    Ok(hash_table(options, rows))
+}
+
+/// `--files` random files of `--file-size` in `base`, named as images of the cache: their paths.
+fn write_random_files(options: &Options, base: &Path) -> Result<Vec<String>, String> {
+    fs::create_dir_all(base).map_err(|err| format!("cannot create {}: {err}", base.display()))?;
     let mut files = Vec::new();
     for i in 0..options.files {
         let path = base.join(fingerprint(&format!("bench-image-{i}")).as_str());
@@ -323,7 +332,18 @@ fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
         files.push(path.display().to_string());
     }
-    let total = options.files as u64 * options.file_size;
+    Ok(files)
+}
+
+/// Hashes `files` with `cachectl verify` (on the instances path they lie in), openssl and
+/// sha1sum, one after another and two at a time.
+fn hash_rows(
+    options: &Options,
+    cachectl: &Path,
+    dir: &Path,
+    instances: &Path,
+    files: &[String],
+) -> Result<Vec<Row>, String> {
     let instances_arg = instances.display().to_string();
     let cachectl_args = |jobs: Option<&'static str>| {
         let mut args = vec!["--instances-path", instances_arg.as_str(), "-q", "verify"];
@@ -346,7 +366,7 @@ fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
         )
     };
     let sh = Path::new("sh");
-    let rows: Vec<(String, Result<Cost, String>)> = vec![
+    Ok(vec![
         (
             "cachectl verify (default: --jobs 2)".to_owned(),
             measure(options.runs, cachectl, &cachectl_args(None)),
@@ -375,7 +395,13 @@ fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
             "xargs -P2 -n1 openssl sha1".to_owned(),
             measure(options.runs, sh, &["-c", &xargs("openssl sha1")]),
         ),
-    ];
+    ])
+}
+
+/// The checksum table: each row's time, throughput, CPU time, memory, and speed beside
+/// `openssl sha1` over the same files.
+fn hash_table(options: &Options, rows: Vec<Row>) -> String {
+    let total = options.files as u64 * options.file_size;
     let baseline = rows
         .iter()
         .find(|(name, _)| name.starts_with("openssl sha1 FILES"))
@@ -412,7 +438,7 @@ fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
             }
         }
     }
-    Ok(text)
+    text
 }
 
 /// `len` bytes from a fast generator (xorshift), written in 8 MiB blocks.
@@ -597,11 +623,51 @@ fn growth_text(growth: &[(usize, Cost)]) -> String {
 /// `disk.info` and a `console.log`, and for one in four a `disk.swap` and a `disk.local`.
 fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
     let started = Instant::now();
-    let error = |path: &Path, err: io::Error| format!("cannot write {}: {err}", path.display());
     let instances_path = dir.join("instances");
+    let cache = build_cache(&instances_path)?;
+    let mut records = Vec::with_capacity(n);
+    let mut disks = Vec::new();
+    for i in 0..n {
+        records.push(build_instance(&instances_path, &cache, i, &mut disks)?);
+    }
+    let inventory = dir.join("inventory.json");
+    fs::write(
+        &inventory,
+        format!("{{\"instances\": [\n{}\n]}}\n", records.join(",\n")),
+    )
+    .map_err(|err| write_error(&inventory, err))?;
+    eprintln!(
+        "bench: built a host of {n} instances ({} disks) in {:.1}s",
+        disks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(BenchHost {
+        instances_path,
+        inventory,
+        disks,
+    })
+}
+
+fn write_error(path: &Path, err: io::Error) -> String {
+    format!("cannot write {}: {err}", path.display())
+}
+
+/// The cache directory of a generated host, and the names in it that instances use.
+struct HostCache {
+    base: PathBuf,
+    /// The images instances boot from: (image id, fingerprint).
+    images: Vec<(String, String)>,
+    swap: String,
+    ephemeral: String,
+}
+
+/// Makes the instances path, `locks/` and `compute_nodes`, and the cache: an original per image,
+/// a swap and an ephemeral base, and a few unused bases, all old and sparse.
+fn build_cache(instances_path: &Path) -> Result<HostCache, String> {
     let base = instances_path.join("_base");
-    fs::create_dir_all(&base).map_err(|err| error(&base, err))?;
-    fs::create_dir_all(instances_path.join("locks")).map_err(|err| error(&instances_path, err))?;
+    fs::create_dir_all(&base).map_err(|err| write_error(&base, err))?;
+    fs::create_dir_all(instances_path.join("locks"))
+        .map_err(|err| write_error(instances_path, err))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -625,75 +691,71 @@ fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
     cache.extend((0..5).map(|k| fingerprint(&format!("unused-{k}")).as_str().to_owned()));
     for name in &cache {
         let path = base.join(name);
-        let file = File::create(&path).map_err(|err| error(&path, err))?;
-        file.set_len(2 * GIB).map_err(|err| error(&path, err))?;
-        set_mtime(&file, old).map_err(|err| error(&path, err))?;
+        let file = File::create(&path).map_err(|err| write_error(&path, err))?;
+        file.set_len(2 * GIB)
+            .map_err(|err| write_error(&path, err))?;
+        set_mtime(&file, old).map_err(|err| write_error(&path, err))?;
     }
     fs::write(
         instances_path.join("compute_nodes"),
         format!("{{\"{BENCH_HOST}\": {now}.0}}"),
     )
-    .map_err(|err| error(&instances_path, err))?;
-
-    let mut records = Vec::with_capacity(n);
-    let mut disks = Vec::new();
-    for i in 0..n {
-        let uuid = format!("{i:08x}-1111-4222-8333-{i:012x}");
-        let name = format!("instance-{i:08x}");
-        let (image_id, image_fp) = &images[i % IMAGES];
-        let instance_dir = instances_path.join(&uuid);
-        fs::create_dir(&instance_dir).map_err(|err| error(&instance_dir, err))?;
-        let mut disk_info = Vec::new();
-        let with_extra_disks = i % 4 == 0;
-        let mut overlays = vec![("disk", image_fp.as_str(), 20 * GIB)];
-        if with_extra_disks {
-            overlays.push(("disk.swap", swap.as_str(), 512 * MIB));
-            overlays.push(("disk.local", ephemeral.as_str(), 20 * GIB));
-        }
-        for (disk, backing, size) in overlays {
-            let path = instance_dir.join(disk);
-            let backing = base.join(backing);
-            let spec = Qcow2Spec {
-                backing_file: Some(backing.as_os_str().as_encoded_bytes()),
-                backing_format: Some("raw"),
-                ..Qcow2Spec::new(size)
-            };
-            let bytes = create_image(&spec).map_err(|err| format!("qcow2: {err}"))?;
-            write_sparse(&path, &bytes).map_err(|err| error(&path, err))?;
-            disk_info.push(format!("\"{}\": \"qcow2\"", path.display()));
-            disks.push(path);
-        }
-        let info = instance_dir.join("disk.info");
-        fs::write(&info, format!("{{{}}}", disk_info.join(", ")))
-            .map_err(|err| error(&info, err))?;
-        let console = instance_dir.join("console.log");
-        fs::write(&console, b"[    0.000000] Linux version 6.8.0\n")
-            .map_err(|err| error(&console, err))?;
-        let extra = if with_extra_disks {
-            r#", "swap_mb": 512, "ephemeral_gb": 20"#
-        } else {
-            ""
-        };
-        records.push(format!(
-            r#"  {{"uuid": "{uuid}", "name": "{name}", "host": "{BENCH_HOST}", "image_ref": "{image_id}", "vm_state": "active", "task_state": null, "os_type": "linux"{extra}}}"#
-        ));
-    }
-    let inventory = dir.join("inventory.json");
-    fs::write(
-        &inventory,
-        format!("{{\"instances\": [\n{}\n]}}\n", records.join(",\n")),
-    )
-    .map_err(|err| error(&inventory, err))?;
-    eprintln!(
-        "bench: built a host of {n} instances ({} disks) in {:.1}s",
-        disks.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(BenchHost {
-        instances_path,
-        inventory,
-        disks,
+    .map_err(|err| write_error(instances_path, err))?;
+    Ok(HostCache {
+        base,
+        images,
+        swap,
+        ephemeral,
     })
+}
+
+/// Makes instance `i`: its directory, its qcow2 disks (added to `disks`), `disk.info` and
+/// `console.log`. Its inventory record.
+fn build_instance(
+    instances_path: &Path,
+    cache: &HostCache,
+    i: usize,
+    disks: &mut Vec<PathBuf>,
+) -> Result<String, String> {
+    let uuid = format!("{i:08x}-1111-4222-8333-{i:012x}");
+    let name = format!("instance-{i:08x}");
+    let (image_id, image_fp) = &cache.images[i % IMAGES];
+    let instance_dir = instances_path.join(&uuid);
+    fs::create_dir(&instance_dir).map_err(|err| write_error(&instance_dir, err))?;
+    let mut disk_info = Vec::new();
+    let with_extra_disks = i.is_multiple_of(4);
+    let mut overlays = vec![("disk", image_fp.as_str(), 20 * GIB)];
+    if with_extra_disks {
+        overlays.push(("disk.swap", cache.swap.as_str(), 512 * MIB));
+        overlays.push(("disk.local", cache.ephemeral.as_str(), 20 * GIB));
+    }
+    for (disk, backing, size) in overlays {
+        let path = instance_dir.join(disk);
+        let backing = cache.base.join(backing);
+        let spec = Qcow2Spec {
+            backing_file: Some(backing.as_os_str().as_encoded_bytes()),
+            backing_format: Some("raw"),
+            ..Qcow2Spec::new(size)
+        };
+        let bytes = create_image(&spec).map_err(|err| format!("qcow2: {err}"))?;
+        write_sparse(&path, &bytes).map_err(|err| write_error(&path, err))?;
+        disk_info.push(format!("\"{}\": \"qcow2\"", path.display()));
+        disks.push(path);
+    }
+    let info = instance_dir.join("disk.info");
+    fs::write(&info, format!("{{{}}}", disk_info.join(", ")))
+        .map_err(|err| write_error(&info, err))?;
+    let console = instance_dir.join("console.log");
+    fs::write(&console, b"[    0.000000] Linux version 6.8.0\n")
+        .map_err(|err| write_error(&console, err))?;
+    let extra = if with_extra_disks {
+        r#", "swap_mb": 512, "ephemeral_gb": 20"#
+    } else {
+        ""
+    };
+    Ok(format!(
+        r#"  {{"uuid": "{uuid}", "name": "{name}", "host": "{BENCH_HOST}", "image_ref": "{image_id}", "vm_state": "active", "task_state": null, "os_type": "linux"{extra}}}"#
+    ))
 }
 
 /// Writes `bytes` leaving its all-zero 4 KiB blocks as holes: an empty qcow2 image is mostly
@@ -738,6 +800,21 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
     let audit = measure(options.runs, cachectl, &args)?;
     let _ = writeln!(text, "| `cachectl audit` | {} |", cells(&audit, n));
     // Nova's pass changes the host (it is a clean): it runs last, once.
+    let nova = run_nova(&script, &host, dir, n)?;
+    text.push_str(&nova_rows(&nova, &audit, n));
+    Ok(text)
+}
+
+/// What one run of Nova's pass cost.
+struct NovaRun {
+    /// The whole process: Python's imports and the `qemu-img` children included.
+    process: Cost,
+    /// `ImageCacheManager.update` alone, as the script times it inside (if it says).
+    pass: Option<Duration>,
+}
+
+/// Runs Nova's pass `script` once on `host`, its result and log in `dir`.
+fn run_nova(script: &Path, host: &BenchHost, dir: &Path, n: usize) -> Result<NovaRun, String> {
     let result = dir.join("nova-result.json");
     let log = dir.join("nova.log");
     let instances = host.instances_path.display().to_string();
@@ -745,14 +822,14 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
     let result_arg = result.display().to_string();
     let log_arg = log.display().to_string();
     eprintln!("bench: running Nova's pass on {n} instances (about 30 s at 600)");
-    let program = interpreter(&script);
+    let program = interpreter(script);
     let script_arg = script.display().to_string();
     let args: Vec<&str> = if program == script {
         Vec::new()
     } else {
         vec![script_arg.as_str()]
     };
-    let nova = measure(
+    let process = measure(
         1,
         &program,
         &[
@@ -772,16 +849,22 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
         ]
         .concat(),
     )?;
-    let pass_seconds = fs::read_to_string(&result)
+    let pass = fs::read_to_string(&result)
         .ok()
-        .and_then(|json| json_number(&json, "seconds_total_pass"));
+        .and_then(|json| json_number(&json, "seconds_total_pass"))
+        .map(Duration::from_secs_f64);
+    Ok(NovaRun { process, pass })
+}
+
+/// The rows of Nova's pass, and how much faster `cachectl audit` is.
+fn nova_rows(nova: &NovaRun, audit: &Cost, n: usize) -> String {
+    let mut text = String::new();
     let _ = writeln!(
         text,
         "| Nova's pass, whole process (Python imports and qemu-img children included) | {} |",
-        cells(&nova, n)
+        cells(&nova.process, n)
     );
-    if let Some(pass) = pass_seconds {
-        let pass = Duration::from_secs_f64(pass);
+    if let Some(pass) = nova.pass {
         let _ = writeln!(
             text,
             "| Nova's pass itself (`ImageCacheManager.update`, as timed inside) | {} | {} | | |",
@@ -792,10 +875,10 @@ fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String
             text,
             "\n`cachectl audit` is {:.0}x faster than Nova's pass itself ({:.0}x faster than the whole process).",
             pass.as_secs_f64() / audit.wall.as_secs_f64(),
-            nova.wall.as_secs_f64() / audit.wall.as_secs_f64()
+            nova.process.wall.as_secs_f64() / audit.wall.as_secs_f64()
         );
     }
-    Ok(text)
+    text
 }
 
 /// What runs a script: itself if it is executable, else the interpreter its `#!` line names (one

@@ -1,7 +1,8 @@
 //! Project automation, one binary: `cargo xtask ci` is what `.ci/run` calls.
 //!
 //! ```text
-//! cargo xtask ci      fmt --check, clippy -D warnings, cargo test --workspace, snapshot check
+//! cargo xtask ci      crate graph, fmt --check, clippy -D warnings, cargo test --workspace,
+//!                     snapshot check
 //! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
 //! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
 //! cargo xtask stress  Nova-style spawners, a deleter and `cachectl clean` loops at once: no
@@ -10,6 +11,7 @@
 
 mod bench;
 mod fuzz;
+mod graph;
 mod stress;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
         Some("stress-spawner") => stress::spawner_child(&args[1..]),
         Some("-h" | "--help") | None => {
             println!(
-                "usage: cargo xtask <ci|fuzz|bench|stress>\n\n  ci     fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)\n  stress [--seconds N] ...: spawners, a deleter and cleans at once; no overlay may lose its base (--help)"
+                "usage: cargo xtask <ci|fuzz|bench|stress>\n\n  ci     crate graph (graph.rs), fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)\n  stress [--seconds N] ...: spawners, a deleter and cleans at once; no overlay may lose its base (--help)"
             );
             Ok(())
         }
@@ -50,10 +52,14 @@ fn root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// The cargo that runs xtask (`CARGO`), else `cargo` on the path.
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
 fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo)
+    let status = Command::new(cargo_program())
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(root())
@@ -67,6 +73,8 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
+    // First: it takes a second, and says at once whether the crates are where they belong.
+    graph::check()?;
     cargo(&["fmt", "--all", "--check"], &[])?;
     cargo(
         &[

@@ -525,60 +525,90 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let cachectl_version = version(&cachectl, "--version")
         .ok_or_else(|| format!("cannot run {}", cachectl.display()))?;
-    // Everything goes under `root`: the instances path, and the clean loops' outputs beside it.
-    let (root, made_root) = match &options.dir {
-        Some(dir) => (dir.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("cachectl-stress-{}", std::process::id())),
-            true,
-        ),
-    };
-    let instances = root.join("instances");
-    let scratch = root.join("clean-output");
-    // What this run makes, and removes afterwards (unless --keep).
-    let made: Vec<&Path> = if made_root {
-        vec![&root]
-    } else {
-        vec![&instances, &scratch]
-    };
-    for path in &made {
-        if path.exists() {
-            return Err(format!(
-                "{} already exists: give a new --dir",
-                path.display()
-            ));
-        }
-    }
-    for path in [
-        instances.join("_base"),
-        instances.join("locks"),
-        scratch.clone(),
-    ] {
-        fs::create_dir_all(&path)
-            .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
-    }
+    let layout = Layout::create(&options)?;
     eprintln!(
         "stress: {} s, {} spawners, {} cleaners, {} images, on {}",
         options.seconds,
         options.spawners,
         options.cleaners,
         options.images,
-        instances.display()
+        layout.instances.display()
     );
 
-    let result = stress(&options, &cachectl, &instances, &scratch);
-    for path in made {
-        if options.keep {
-            eprintln!("stress: kept {}", path.display());
-        } else if let Err(err) = fs::remove_dir_all(path) {
-            eprintln!("stress: cannot remove {}: {err}", path.display());
-        }
-    }
+    let result = stress(&options, &cachectl, &layout.instances, &layout.scratch);
+    layout.remove(options.keep);
     let (state, wall) = result?;
     println!(
         "{}",
         report(&options, &state, wall, &cachectl_version, &qemu_img)
     );
+    verdict(&options, &state)
+}
+
+/// Where a run goes: everything under one root, the instances path and the clean loops'
+/// outputs beside it.
+struct Layout {
+    instances: PathBuf,
+    scratch: PathBuf,
+    /// What this run makes, and removes afterwards (unless --keep).
+    made: Vec<PathBuf>,
+}
+
+impl Layout {
+    /// Under `--dir`, or a new temporary directory; none of what it makes may exist yet.
+    fn create(options: &Options) -> Result<Self, String> {
+        let (root, made_root) = match &options.dir {
+            Some(dir) => (dir.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("cachectl-stress-{}", std::process::id())),
+                true,
+            ),
+        };
+        let instances = root.join("instances");
+        let scratch = root.join("clean-output");
+        let made = if made_root {
+            vec![root]
+        } else {
+            vec![instances.clone(), scratch.clone()]
+        };
+        for path in &made {
+            if path.exists() {
+                return Err(format!(
+                    "{} already exists: give a new --dir",
+                    path.display()
+                ));
+            }
+        }
+        for path in [
+            instances.join("_base"),
+            instances.join("locks"),
+            scratch.clone(),
+        ] {
+            fs::create_dir_all(&path)
+                .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+        }
+        Ok(Self {
+            instances,
+            scratch,
+            made,
+        })
+    }
+
+    /// Removes what the run made, or says where it is kept.
+    fn remove(&self, keep: bool) {
+        for path in &self.made {
+            if keep {
+                eprintln!("stress: kept {}", path.display());
+            } else if let Err(err) = fs::remove_dir_all(path) {
+                eprintln!("stress: cannot remove {}: {err}", path.display());
+            }
+        }
+    }
+}
+
+/// Whether the run passed: no harness failure, no violation, no lost spawn, and something was
+/// exercised.
+fn verdict(options: &Options, state: &State) -> Result<(), String> {
     let f = &state.figures;
     let violations = f.removed_under + f.replaced_under;
     if !state.failures.is_empty() {
