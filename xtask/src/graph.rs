@@ -61,8 +61,8 @@ const TABLE: &[Rule] = &[
     Rule {
         krate: "cachectl-qcow2",
         role: Role::Library,
-        may_use: MayUse::Only(&["cachectl-fs"]),
-        why: "disk headers; I/O only through cachectl-fs",
+        may_use: MayUse::Only(&["cachectl-fs", "cachectl-naming"]),
+        why: "disk headers; I/O only through cachectl-fs, names quoted as cachectl-naming does",
     },
     Rule {
         krate: "cachectl-sidecar",

@@ -1,7 +1,7 @@
 //! Project automation, one binary: `cargo xtask ci` is what `.ci/run` calls.
 //!
 //! ```text
-//! cargo xtask ci      crate graph, fmt --check, clippy -D warnings, cargo test --workspace,
+//! cargo xtask ci      crate and module graphs, fmt --check, clippy -D warnings, cargo test --workspace,
 //!                     snapshot check
 //! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
 //! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
@@ -12,6 +12,7 @@
 mod bench;
 mod fuzz;
 mod graph;
+mod modules;
 mod stress;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,7 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     // First: it takes a second, and says at once whether the crates are where they belong.
     graph::check()?;
+    eprintln!("xtask: {}", modules::check(&root())?);
     cargo(&["fmt", "--all", "--check"], &[])?;
     cargo(
         &[
