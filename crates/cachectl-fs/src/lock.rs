@@ -92,21 +92,23 @@ impl Dir {
     }
 
     /// Whether another process holds the lock on `name` now. Creates nothing: a lock file that
-    /// does not exist is held by nobody. The lock is tested by taking it and closing the file at
-    /// once, which also releases any lock this process holds on it: never ask this of a lock
-    /// this process holds.
+    /// does not exist is held by nobody. The file is opened read-only (a read-only audit may not
+    /// be allowed to write it) and tested with a shared lock, which another process's write lock
+    /// (Nova's) refuses; it is closed at once, which also releases any lock this process holds
+    /// on it: never ask this of a lock this process holds.
     pub fn lock_held_elsewhere(&self, name: &OsStr) -> io::Result<bool> {
         let Some(stat) = self.stat(name)? else {
             return Ok(false);
         };
         check_lock_file(&stat)?;
-        let file = match rustix::fs::openat(self, name, LOCK_FILE_FLAGS, Mode::empty()) {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = match rustix::fs::openat(self, name, flags, Mode::empty()) {
             Ok(fd) => File::from(fd),
             Err(Errno::NOENT) => return Ok(false),
             Err(err) => return Err(lock_open_error(err)),
         };
         check_lock_file(&FileStat::of(&rustix::fs::fstat(&file)?))?;
-        match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+        match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {
             Ok(()) => Ok(false),
             Err(Errno::AGAIN | Errno::ACCESS) => Ok(true),
             Err(err) => Err(err.into()),
@@ -189,6 +191,16 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+    /// A child process, killed if the test ends before it does.
+    struct Guard(std::process::Child);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     #[test]
     fn a_lock_excludes_another_process_and_its_file_stays() -> TestResult {
         let temp = tempfile::tempdir()?;
@@ -208,6 +220,25 @@ mod tests {
         };
         assert_eq!(run()?, "held");
         drop(lock);
+        // And the other way round: a lock Nova holds is seen, without writing to its file.
+        let holder = Command::new("python3")
+            .arg("-c")
+            .arg("import fcntl, sys\nf = open(sys.argv[1], 'a')\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.readline()\n")
+            .arg(temp.path().join("nova-x"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut holder = Guard(holder);
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.0.stdout.as_mut().ok_or("stdout")?),
+            &mut line,
+        )?;
+        assert_eq!(line.trim(), "locked");
+        assert!(dir.lock_held_elsewhere(name)?);
+        assert!(dir.try_lock(name)?.is_none());
+        drop(holder.0.stdin.take());
+        holder.0.wait()?;
         assert_eq!(run()?, "free");
         assert!(temp.path().join("nova-x").is_file());
         assert!(!dir.lock_held_elsewhere(name)?);
