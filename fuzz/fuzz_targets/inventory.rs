@@ -1,6 +1,7 @@
-//! The inventory (`--inventory FILE`): `cachectl_sources::inventory::parse` on any bytes.
+//! The inventory (`--inventory FILE`, in any of its shapes): `cachectl_sources::inventory::parse`
+//! on any bytes.
 //!
-//! An error names a line that is in the input. The cache names built from a record that parses
+//! An error names a line that is in the input and is one line. The cache names built from a record that parses
 //! (its image's fingerprint, its swap and ephemeral bases) classify as the kinds they are.
 
 #![no_main]
@@ -13,8 +14,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     match parse(Path::new("inventory.json"), data) {
-        Ok(instances) => {
-            for instance in &instances {
+        Ok(inventory) => {
+            for instance in &inventory.instances {
+                assert!(!instance.uuid.is_empty() && !instance.host.is_empty());
                 for image in [
                     &instance.image_ref,
                     &instance.kernel_id,
@@ -41,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(err) => {
             let message = err.to_string();
+            assert!(!message.contains('\n'), "{message}");
             if let InventoryError::Malformed { line, .. } = err {
                 let lines = 1 + data.iter().filter(|&&b| b == b'\n').count();
                 assert!(

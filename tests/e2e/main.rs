@@ -9,4 +9,5 @@ mod hostile;
 mod parallel;
 mod scenarios;
 mod seeds;
+mod sources;
 mod support;

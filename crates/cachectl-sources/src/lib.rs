@@ -1,6 +1,7 @@
 //! What cachectl reads from outside the cache, each parsed into the policy's facts.
 //!
-//! - [`inventory`]: the instance records an operator gives (`--inventory FILE`, JSON);
+//! - [`inventory`]: the instance records an operator gives (`--inventory FILE`): cachectl's
+//!   JSON, Nova's `GET /servers/detail`, or `openstack server list --long -f json`;
 //! - [`registry`]: Nova's storage registry, `instances_path/compute_nodes` (which hosts share
 //!   the storage), read and written as Nova does, but atomically and under its lock;
 //! - [`ack`]: acknowledgements of unreadable files (`--ack-unreadable FILE`);
@@ -15,10 +16,10 @@
 //!
 //! let records = br#"{"instances": [{"uuid": "u1", "name": "instance-1", "host": "compute-1",
 //!                    "image_ref": "5f0b3c1e", "swap_mb": 512}]}"#;
-//! let instances = cachectl_sources::inventory::parse(Path::new("inventory.json"), records)?;
-//! assert_eq!(instances[0].swap_mb, Some(512));
-//! let err = cachectl_sources::inventory::parse(Path::new("inventory.json"), b"[]").unwrap_err();
-//! assert!(err.to_string().starts_with("inventory.json:1:1: "));
+//! let inventory = cachectl_sources::inventory::parse(Path::new("inventory.json"), records)?;
+//! assert_eq!(inventory.instances[0].swap_mb, Some(512));
+//! let err = cachectl_sources::inventory::parse(Path::new("inventory.json"), b"{}").unwrap_err();
+//! assert!(err.to_string().starts_with("inventory.json:1:1: expected "));
 //! # Ok::<(), cachectl_sources::inventory::InventoryError>(())
 //! ```
 

@@ -1,5 +1,6 @@
 //! Property tests of the command's own parsers, on every `cargo test`: the inventory,
-//! `compute_nodes` and acknowledgement files never panic, and their errors say where.
+//! `compute_nodes` and acknowledgement files never panic, and their errors say where; servers
+//! written as Nova's API writes them read back as the records they are.
 
 use std::fs;
 use std::path::Path;
@@ -26,6 +27,19 @@ fn json_ish() -> impl Strategy<Value = Vec<u8>> {
         Just(r#""swap_mb""#.to_owned()),
         Just(r#""ephemeral_gb""#.to_owned()),
         Just(r#""host""#.to_owned()),
+        Just(r#""servers""#.to_owned()),
+        Just(r#""servers_links""#.to_owned()),
+        Just(r#""id""#.to_owned()),
+        Just(r#""OS-EXT-SRV-ATTR:host""#.to_owned()),
+        Just(r#""image""#.to_owned()),
+        Just(r#""flavor""#.to_owned()),
+        Just(r#""swap""#.to_owned()),
+        Just(r#""ephemeral""#.to_owned()),
+        Just(r#""ID""#.to_owned()),
+        Just(r#""Host""#.to_owned()),
+        Just(r#""Task State""#.to_owned()),
+        Just(r#""Image ID""#.to_owned()),
+        Just(r#""""#.to_owned()),
         Just("null".to_owned()),
         Just("1e999".to_owned()),
         Just("-1".to_owned()),
@@ -38,8 +52,63 @@ fn json_ish() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A server as the API may give it: uuid, host (null when never scheduled), image id (`""` when
+/// it boots from a volume), swap MB, ephemeral GB, task state.
+type ServerFields = (String, Option<String>, String, u64, u64, Option<String>);
+
+fn server_fields() -> impl Strategy<Value = ServerFields> {
+    (
+        "[0-9a-f-]{1,36}",
+        proptest::option::of("[a-z0-9.-]{0,12}"),
+        "[0-9a-f-]{0,36}",
+        0..1u64 << 20,
+        0..1u64 << 12,
+        proptest::option::of("[a-z_]{1,20}"),
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn servers_detail_reads_back_as_the_records_it_was_written_from(
+        servers in proptest::collection::vec(server_fields(), 0..8)
+    ) {
+        let json: Vec<serde_json::Value> = servers
+            .iter()
+            .map(|(id, host, image, swap, ephemeral, task)| {
+                let image = if image.is_empty() {
+                    serde_json::json!("")
+                } else {
+                    serde_json::json!({"id": image, "links": []})
+                };
+                serde_json::json!({
+                    "id": id, "OS-EXT-SRV-ATTR:host": host, "image": image,
+                    "flavor": {"swap": swap, "ephemeral": ephemeral, "ram": 512},
+                    "OS-EXT-STS:task_state": task, "status": "ACTIVE",
+                })
+            })
+            .collect();
+        let bytes = serde_json::to_vec_pretty(&serde_json::json!({"servers": json}))
+            .expect("JSON");
+        let inventory = parse(Path::new("servers.json"), &bytes).expect("an inventory");
+        let placed: Vec<&ServerFields> = servers
+            .iter()
+            .filter(|(_, host, ..)| host.as_deref().is_some_and(|h| !h.is_empty()))
+            .collect();
+        prop_assert_eq!(inventory.on_no_host, servers.len() - placed.len());
+        prop_assert_eq!(inventory.instances.len(), placed.len());
+        for (record, (id, host, image, swap, ephemeral, task)) in
+            inventory.instances.iter().zip(placed)
+        {
+            prop_assert_eq!(&record.uuid, id);
+            prop_assert_eq!(&record.name, id);
+            prop_assert_eq!(Some(&record.host), host.as_ref());
+            prop_assert_eq!(record.image_ref.as_deref(), Some(image.as_str()).filter(|i| !i.is_empty()));
+            prop_assert_eq!((record.swap_mb, record.ephemeral_gb), (Some(*swap), Some(*ephemeral)));
+            prop_assert_eq!(&record.task_state, task);
+        }
+    }
 
     #[test]
     fn an_inventory_parses_or_names_a_line_of_it(bytes in json_ish()) {

@@ -30,6 +30,7 @@ mod progress;
 mod register;
 mod report;
 mod scan;
+mod sources;
 mod verify;
 
 pub use apply::{RemoveOutcome, remove_base_file};

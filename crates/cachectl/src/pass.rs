@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use cachectl_fs::Dir;
 use cachectl_naming::quote;
 use cachectl_policy::{Ages, EphemeralConfig, Facts, FileOutcome, Plan, UnixTime, plan};
-use cachectl_sources::{ack, inventory};
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
 use crate::checksums::{ChecksumMode, KeptChecks, check_kept};
@@ -22,6 +21,7 @@ use crate::register::{register, remove_registry_leftovers};
 use crate::report::build::{Header, PassRecord, empty, pass_report};
 use crate::report::{PassCommand, Report, WarningCode, WarningEntry};
 use crate::scan::{Scan, ScanConfig, scan_with_jobs};
+use crate::sources::read_sources;
 
 /// What a pass does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +80,10 @@ pub(crate) struct PassOutcome {
 
 /// Runs one pass.
 pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
-    let instances = config.inventory.as_deref().map(inventory::load);
-    let instances = instances.transpose()?;
-    let acknowledged = config.ack_unreadable.as_deref().map(ack::load);
-    let acknowledged = acknowledged.transpose()?.unwrap_or_default();
+    let sources = read_sources(
+        config.inventory.as_deref(),
+        config.ack_unreadable.as_deref(),
+    )?;
     let Some(dirs) = open_dirs(&config.scan, config.changes())? else {
         return Ok(nothing_to_do(config));
     };
@@ -93,9 +93,9 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let mut facts = Facts {
         now: config.now,
         ages: config.ages,
-        instances,
+        instances: sources.instances,
         storage_users: registration.users,
-        acknowledged,
+        acknowledged: sources.acknowledged,
         ephemeral: config.ephemeral.clone(),
         ..Facts::new(&config.host)
     };
@@ -104,7 +104,8 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let first_plan = plan(&facts);
     let mut outcomes: Vec<FileOutcome> =
         first_plan.files.iter().map(FileOutcome::planned).collect();
-    let mut warnings = registration.warnings;
+    let mut warnings = sources.warnings;
+    warnings.extend(registration.warnings);
     let mut write_failed = registration.failed;
     match writes {
         Some(locks) => {

@@ -76,6 +76,8 @@ pub(crate) enum WarningCode {
     AbsentSwapOrEphemeral,
     /// Records of hosts that are not storage users were not counted.
     RecordsIgnored,
+    /// The inventory's shape lacks fields the cache uses.
+    InventoryIncomplete,
     /// Who shares the storage is unknown: every record counted.
     StorageUsersUnknown,
     /// `compute_nodes` is empty.

@@ -1,0 +1,73 @@
+//! What a pass reads besides the cache, turned into the policy's facts and the report's
+//! warnings: the inventory and the acknowledgements of unreadable files.
+
+use std::path::Path;
+
+use cachectl_naming::quote;
+use cachectl_policy::{Acknowledged, Instance};
+use cachectl_sources::ack;
+use cachectl_sources::inventory::{self, Inventory};
+
+use crate::error::PassError;
+use crate::report::{WarningCode, WarningEntry};
+
+/// The outside sources of one pass.
+pub(crate) struct Sources {
+    /// The instance records, when an inventory was given.
+    pub instances: Option<Vec<Instance>>,
+    /// The unreadable files an operator has looked at.
+    pub acknowledged: Vec<Acknowledged>,
+    /// What the operator should know about them.
+    pub warnings: Vec<WarningEntry>,
+}
+
+/// Reads `--inventory` and `--ack-unreadable`: any error stops the pass before it looks at the
+/// cache.
+pub(crate) fn read_sources(
+    inventory_path: Option<&Path>,
+    ack_path: Option<&Path>,
+) -> Result<Sources, PassError> {
+    let mut warnings = Vec::new();
+    let instances = match inventory_path {
+        Some(path) => {
+            let inventory = inventory::load(path)?;
+            warnings.extend(incomplete_inventory(path, &inventory));
+            Some(inventory.instances)
+        }
+        None => None,
+    };
+    let acknowledged = ack_path.map(ack::load).transpose()?.unwrap_or_default();
+    Ok(Sources {
+        instances,
+        acknowledged,
+        warnings,
+    })
+}
+
+/// The warning for an inventory in a shape that lacks fields the cache uses.
+fn incomplete_inventory(path: &Path, inventory: &Inventory) -> Option<WarningEntry> {
+    if inventory.on_no_host > 0 {
+        tracing::info!(
+            "{}: {} servers are on no host (never scheduled) and use nothing here",
+            quote(path),
+            inventory.on_no_host
+        );
+    }
+    let lacks = inventory.shape.lacks();
+    if lacks.is_empty() {
+        return None;
+    }
+    for lack in lacks {
+        tracing::info!("{} lacks {}: {}", quote(path), lack.field, lack.cost);
+    }
+    Some(WarningEntry::new(
+        WarningCode::InventoryIncomplete,
+        format_args!(
+            "the inventory {} is `{}` output, which has no instance names, flavor sizes, kernel \
+             or ramdisk ids: swap, ephemeral, kernel and ramdisk bases no disk uses age as \
+             unused (see README, \"Nova's API as an inventory\"; GET /servers/detail has them)",
+            quote(path),
+            inventory.shape.as_str(),
+        ),
+    ))
+}
