@@ -58,7 +58,11 @@ fn inventories(host: &Host) -> BTreeMap<&'static str, String> {
     let mut paths = BTreeMap::new();
     for (shape, document) in [("records", records), ("detail", detail), ("list", list)] {
         let path = host.root().join(format!("{shape}.json"));
-        fs::write(&path, serde_json::to_string_pretty(&document).expect("JSON")).expect("written");
+        fs::write(
+            &path,
+            serde_json::to_string_pretty(&document).expect("JSON"),
+        )
+        .expect("written");
         paths.insert(shape, path.display().to_string());
     }
     paths

@@ -395,7 +395,11 @@ impl Claims {
     }
 
     fn orphans(&self, facts: &Facts) -> Vec<OrphanDir> {
-        if facts.instances.is_none() {
+        let shared = match &facts.storage_users {
+            StorageUsers::Known(users) => users.iter().any(|user| *user != facts.host),
+            StorageUsers::Unknown => true,
+        };
+        if facts.instances.is_none() || (facts.records_of_this_host_only && shared) {
             return Vec::new();
         }
         // Disks by directory, once: a host of many orphan directories stays linear.

@@ -162,6 +162,9 @@ pub enum ReadAs {
     NovaDiskName,
     /// Its instance's `disk.info` lists it: QEMU opens it, as above.
     DiskInfo,
+    /// A libvirt domain names it as a disk or in a disk's backing chain: QEMU opens it, as
+    /// above.
+    Libvirt,
     /// A directory that cannot be walked: it may hold disks, as above.
     Directory,
     /// A cache file that stays, whose own backing chain cannot be read: what it is backed by is
@@ -183,6 +186,7 @@ impl ReadAs {
         match self {
             Self::NovaDiskName => "nova_disk_name",
             Self::DiskInfo => "disk_info",
+            Self::Libvirt => "libvirt",
             Self::Directory => "directory",
             Self::CacheFile => "cache_file",
             Self::OtherFile => "other_file",
@@ -250,8 +254,12 @@ pub struct Facts {
     pub ages: Ages,
     /// The entries of the cache directory.
     pub files: Vec<CacheFile>,
-    /// The instance records, `None` without an inventory.
+    /// The instance records, `None` without an inventory or libvirt's domains.
     pub instances: Option<Vec<Instance>>,
+    /// Whether the records are this host's instances only (libvirt's domains, no inventory):
+    /// then, where other hosts share the storage, a directory no record claims may be theirs,
+    /// and is not called an orphan.
+    pub records_of_this_host_only: bool,
     /// Who shares the storage.
     pub storage_users: StorageUsers,
     /// The disks that use cache files.
@@ -275,6 +283,7 @@ impl Facts {
             ages: Ages::default(),
             files: Vec::new(),
             instances: None,
+            records_of_this_host_only: false,
             storage_users: StorageUsers::Known(BTreeSet::from([host.to_owned()])),
             disks: Vec::new(),
             instance_dirs: Vec::new(),

@@ -497,6 +497,7 @@ fn read_as_rule(read_as: ReadAs) -> &'static str {
     match read_as {
         ReadAs::NovaDiskName => "a disk by Nova's name for one",
         ReadAs::DiskInfo => "a disk its instance's disk.info lists",
+        ReadAs::Libvirt => "a disk a libvirt domain names",
         ReadAs::Directory => "a directory that may hold disks",
         ReadAs::CacheFile => "a cache file that stays, backed by what cannot be told",
         ReadAs::OtherFile => "not a declared disk",

@@ -8,6 +8,33 @@ fn without_an_inventory_no_directory_is_an_orphan() {
 }
 
 #[test]
+fn records_of_this_host_alone_call_orphans_only_where_no_other_host_shares_the_storage() {
+    let this_host_only = |facts: Facts| Facts {
+        records_of_this_host_only: true,
+        ..facts
+    };
+    let facts = cache(vec![])
+        .records(vec![vm("vm1")])
+        .dirs(&["vm1-uuid", "vm2-uuid"]);
+    check(&this_host_only(facts.clone()), "orphan vm2-uuid");
+    // vm2 may be another host's instance on the shared storage.
+    check(
+        &this_host_only(facts.clone().shared_with(&["compute-2"])),
+        "",
+    );
+    let unknown = Facts {
+        storage_users: StorageUsers::Unknown,
+        ..facts.clone()
+    };
+    check(
+        &this_host_only(unknown),
+        "warning: cannot tell which hosts share this storage: every instance record counts",
+    );
+    // An inventory names every host's instances.
+    check(&facts.shared_with(&["compute-2"]), "orphan vm2-uuid");
+}
+
+#[test]
 fn directories_no_record_claims_are_orphans() {
     let facts = cache(vec![]).records(vec![vm("vm1")]).dirs(&[
         "vm1-uuid",
