@@ -22,7 +22,9 @@
 //!   <name>instance-0000002a</name>
 //!   <metadata>
 //!     <n:instance xmlns:n="http://openstack.org/xmlns/libvirt/nova/1.1">
-//!       <n:flavor name="m1.small" id="2"><n:swap>512</n:swap><n:ephemeral>0</n:ephemeral></n:flavor>
+//!       <n:flavor name="m1.small" id="2">
+//!         <n:swap>512</n:swap><n:ephemeral>0</n:ephemeral>
+//!       </n:flavor>
 //!       <n:root type="image" uuid="155d900f-4e14-4e4c-a73d-069cbf4541e6"/>
 //!     </n:instance>
 //!   </metadata>

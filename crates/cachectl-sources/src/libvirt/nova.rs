@@ -8,13 +8,15 @@
 //!   <nova:package version="34.0.0"/>
 //!   <nova:name>web-1</nova:name>                          <!-- display name, else the uuid -->
 //!   <nova:creationTime>2026-11-30 09:12:44</nova:creationTime>
-//!   <nova:flavor name="m1.small" id="2">
+//!   <nova:flavor name="m1.small" id="2">                 <!-- id: Nova 32 on -->
 //!     <nova:memory>2048</nova:memory>                     <!-- MB -->
 //!     <nova:disk>20</nova:disk>                           <!-- root, GB -->
 //!     <nova:swap>512</nova:swap>                          <!-- MB -->
 //!     <nova:ephemeral>10</nova:ephemeral>                 <!-- GB -->
 //!     <nova:vcpus>1</nova:vcpus>
-//!     <nova:extraSpecs><nova:extraSpec name="…">…</nova:extraSpec></nova:extraSpecs>
+//!     <nova:extraSpecs>                                   <!-- Nova 32 on -->
+//!       <nova:extraSpec name="hw_rng:allowed">True</nova:extraSpec>
+//!     </nova:extraSpecs>
 //!   </nova:flavor>
 //!   <nova:image uuid="…">                                 <!-- Nova 32 on -->
 //!     <nova:containerFormat>bare</nova:containerFormat> <nova:diskFormat>qcow2</nova:diskFormat>
@@ -26,14 +28,17 @@
 //!     <nova:project uuid="…">demo</nova:project>
 //!   </nova:owner>
 //!   <nova:root type="image" uuid="<image id>"/>            <!-- or type="volume" -->
-//!   <nova:ports><nova:port uuid="…"><nova:ip type="fixed" address="…" ipVersion="4"/></nova:port></nova:ports>
+//!   <nova:ports>                                          <!-- Nova 23 on -->
+//!     <nova:port uuid="…"><nova:ip type="fixed" address="…" ipVersion="4"/></nova:port>
+//!   </nova:ports>
 //! </nova:instance>
 //! ```
 //!
 //! Elements are matched by namespace, never by prefix. Nova 2014.2 (Juno) to 22 (Victoria)
-//! wrote the same shape, without ports, in the namespace `…/nova/1.0`; a guest defined before
-//! an upgrade to Wallaby and not defined again since (and any `libvirt.xml` Nova wrote into an
-//! instance directory, up to Newton) still carries it, so both namespaces are read.
+//! wrote the same shape (less the ports, image, flavor id and extra specs) in the namespace
+//! `…/nova/1.0`. A guest defined before an upgrade to Wallaby and not defined again since, and
+//! any `libvirt.xml` Nova wrote into an instance directory (up to Newton), still carry it, so
+//! both namespaces are read.
 
 use std::path::Path;
 
@@ -77,7 +82,7 @@ pub struct NovaMetadata {
 pub struct Flavor {
     /// Its name (`name`).
     pub name: Option<String>,
-    /// Its flavor id (`id`).
+    /// Its flavor id (`id`, Nova 32 on).
     pub id: Option<String>,
     /// Memory in MB (`<nova:memory>`).
     pub memory_mb: Option<u64>,
