@@ -43,6 +43,8 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("vhdx_metadata", 72 * 1024),
     // A few lines of `<inode> <size> <mtime> <path>`.
     ("ack_file", 4 * 1024),
+    // A domain XML is a few KiB; libvirt's status XML of a running guest some tens.
+    ("libvirt_domain", 32 * 1024),
 ];
 
 /// What the command line asks for.

@@ -5,6 +5,8 @@
 //! - [`registry`]: Nova's storage registry, `instances_path/compute_nodes` (which hosts share
 //!   the storage), read and written as Nova does, but atomically and under its lock;
 //! - [`ack`]: acknowledgements of unreadable files (`--ack-unreadable FILE`);
+//! - [`libvirt`]: libvirt's domain XML (`/etc/libvirt/qemu`, `/run/libvirt/qemu`, `virsh dumpxml`):
+//!   each guest's disks with their backing chains, and Nova's metadata (the instance record);
 //! - [`input`]: reading a file the operator names: bounded, and a FIFO nobody writes to is not
 //!   waited on forever.
 //!
@@ -28,4 +30,5 @@
 pub mod ack;
 pub mod input;
 pub mod inventory;
+pub mod libvirt;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! Property tests of the command's own parsers, on every `cargo test`: the inventory,
 //! `compute_nodes` and acknowledgement files never panic, and their errors say where; servers
-//! written as Nova's API writes them read back as the records they are.
+//! written as Nova's API writes them read back as the records they are. Nor does libvirt's
+//! domain XML panic, and the disks a well-formed domain lists are the ones read.
 
 use std::fs;
 use std::path::Path;
@@ -170,5 +171,172 @@ proptest! {
             }
             Err(other) => prop_assert!(false, "{}", other),
         }
+    }
+}
+
+/// XML-ish token soup around the elements and attributes the domain reader looks at.
+fn xml_ish() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        proptest::sample::select(vec![
+            "<domain type='kvm'>",
+            "</domain>",
+            "<domstatus state='running'>",
+            "</domstatus>",
+            "<uuid>u-1</uuid>",
+            "<name>instance-0000002a</name>",
+            "<devices>",
+            "</devices>",
+            "<disk type='file' device='disk'>",
+            "<disk type='network'>",
+            "<disk>",
+            "</disk>",
+            "<driver name='qemu' type='qcow2'/>",
+            "<source file='/var/lib/nova/instances/_base/x'/>",
+            "<source protocol='rbd' name='vms/x'>",
+            "</source>",
+            "<source file=''/>",
+            "<backingStore type='file'>",
+            "<backingStore/>",
+            "</backingStore>",
+            "<format type='raw'/>",
+            "<metadata>",
+            "</metadata>",
+            "<nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>",
+            "</nova:instance>",
+            "<nova:flavor name='f'>",
+            "</nova:flavor>",
+            "<nova:swap>",
+            "</nova:swap>",
+            "<nova:root type='image' uuid='i'/>",
+            "<nova:root type='volume'/>",
+            "512",
+            "-1",
+            "18446744073709551616",
+            "&amp;",
+            "&lol;",
+            "&#0;",
+            "<!DOCTYPE domain [<!ENTITY lol 'lol'>]>",
+            "<![CDATA[x]]>",
+            "<!-- c -->",
+            "<?xml version='1.0'?>",
+            "\n",
+            "é",
+            "\u{feff}",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z<>/=' \n\"&;:]{0,8}",
+    ];
+    prop_oneof![
+        proptest::collection::vec(token, 0..48).prop_map(|t| t.concat().into_bytes()),
+        proptest::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
+/// `text` escaped for an XML attribute in single quotes.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('\'', "&apos;")
+}
+
+/// A domain of Nova's with this swap and these disks: (kind, name of the source, depth of the
+/// backing chain, which libvirt ends).
+fn domain_with(disks: &[(&str, String, usize)], swap: u64) -> String {
+    let mut xml = String::from(
+        "<domain type='kvm'><uuid>u</uuid><name>n</name><metadata>\
+         <o:instance xmlns:o='http://openstack.org/xmlns/libvirt/nova/1.1'>",
+    );
+    xml += &format!("<o:flavor><o:swap>{swap}</o:swap></o:flavor></o:instance></metadata>");
+    xml += "<devices>";
+    for (kind, name, depth) in disks {
+        let attribute = match *kind {
+            "file" => "file",
+            "block" => "dev",
+            _ => "name",
+        };
+        xml += &format!(
+            "<disk type='{kind}'><source protocol='rbd' {attribute}='{}'/>",
+            escaped(name)
+        );
+        xml += &"<backingStore type='file'><format type='raw'/><source file='/b'/>".repeat(*depth);
+        xml += "<backingStore/>";
+        xml += &"</backingStore>".repeat(*depth);
+        xml += "</disk>";
+    }
+    xml + "</devices></domain>"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_domain_xml_parses_or_names_a_line_of_it(bytes in xml_ish()) {
+        use cachectl_sources::libvirt::{DiskKind, DomainError, Root, parse_domain};
+        match parse_domain(Path::new("d.xml"), &bytes) {
+            Ok(domain) => {
+                for disk in &domain.disks {
+                    prop_assert!(!disk.described.is_empty());
+                    if let Some(file) = disk.file() {
+                        prop_assert_eq!(&disk.kind, &DiskKind::File);
+                        prop_assert_eq!(file.to_string_lossy(), disk.described.as_str());
+                    }
+                }
+                match domain.instance("compute-1") {
+                    Some(instance) => {
+                        prop_assert_eq!(Some(&instance.uuid), domain.uuid.as_ref());
+                        prop_assert_eq!(Some(&instance.name), domain.name.as_ref());
+                        let root = domain.nova.as_ref().and_then(|n| n.root.clone());
+                        let image = match root {
+                            Some(Root::Image(image)) => Some(image),
+                            _ => None,
+                        };
+                        prop_assert_eq!(instance.image_ref, image);
+                    }
+                    None => prop_assert!(
+                        domain.nova.is_none() || domain.uuid.is_none() || domain.name.is_none()
+                    ),
+                }
+            }
+            Err(DomainError::Malformed { line, column, .. }) => {
+                let lines = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+                prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+                prop_assert!(column >= 1);
+            }
+            Err(other) => prop_assert!(false, "{}", other),
+        }
+    }
+
+    #[test]
+    fn the_disks_written_in_a_domain_are_the_disks_read(
+        disks in proptest::collection::vec(
+            (
+                prop_oneof![Just("file"), Just("block"), Just("network")],
+                "[ -~é\n]{1,24}",
+                0..3usize,
+            ),
+            0..6,
+        ),
+        swap in any::<u64>(),
+    ) {
+        use cachectl_sources::libvirt::parse_domain;
+        let xml = domain_with(&disks, swap);
+        let domain =
+            parse_domain(Path::new("d.xml"), xml.as_bytes()).expect("a well-formed domain");
+        prop_assert_eq!(domain.disks.len(), disks.len());
+        // XML normalises a newline in an attribute to a space.
+        for (disk, (kind, name, depth)) in domain.disks.iter().zip(&disks) {
+            let name = name.replace('\n', " ");
+            let expected = match *kind {
+                "network" => format!("rbd:{name}"),
+                _ => name.clone(),
+            };
+            prop_assert_eq!(disk.kind.as_str(), *kind);
+            prop_assert_eq!(&disk.described, &expected);
+            prop_assert_eq!(disk.file().is_some(), *kind == "file");
+            prop_assert_eq!(disk.backing.stores.len(), *depth);
+            prop_assert!(disk.backing.complete);
+        }
+        let instance = domain.instance("h").expect("Nova's domain");
+        prop_assert_eq!(instance.swap_mb, Some(swap));
     }
 }
