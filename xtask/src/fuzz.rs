@@ -43,6 +43,9 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("vhdx_metadata", 72 * 1024),
     // A few lines of `<inode> <size> <mtime> <path>`.
     ("ack_file", 4 * 1024),
+    // Up to three nova.conf files (split at NUL bytes): a real one is a few KiB without its
+    // comments, and the parser looks at every byte.
+    ("nova_conf", 16 * 1024),
 ];
 
 /// What the command line asks for.

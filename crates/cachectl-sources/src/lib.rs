@@ -4,6 +4,8 @@
 //! - [`registry`]: Nova's storage registry, `instances_path/compute_nodes` (which hosts share
 //!   the storage), read and written as Nova does, but atomically and under its lock;
 //! - [`ack`]: acknowledgements of unreadable files (`--ack-unreadable FILE`);
+//! - [`nova_conf`]: nova.conf as nova-compute reads it through oslo.config (files, syntax,
+//!   deprecated names, `$name` substitution, types), each setting with the line it came from;
 //! - [`input`]: reading a file the operator names: bounded, and a FIFO nobody writes to is not
 //!   waited on forever.
 //!
@@ -27,4 +29,5 @@
 pub mod ack;
 pub mod input;
 pub mod inventory;
+pub mod nova_conf;
 pub mod registry;
