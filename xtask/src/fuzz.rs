@@ -45,6 +45,9 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("ack_file", 4 * 1024),
     // A domain XML is a few KiB; libvirt's status XML of a running guest some tens.
     ("libvirt_domain", 32 * 1024),
+    // Up to three nova.conf files (split at NUL bytes): a real one is a few KiB without its
+    // comments, and the parser looks at every byte.
+    ("nova_conf", 16 * 1024),
 ];
 
 /// What the command line asks for.

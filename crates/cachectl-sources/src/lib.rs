@@ -7,6 +7,8 @@
 //! - [`ack`]: acknowledgements of unreadable files (`--ack-unreadable FILE`);
 //! - [`libvirt`]: libvirt's domain XML (`/etc/libvirt/qemu`, `/run/libvirt/qemu`, `virsh dumpxml`):
 //!   each guest's disks with their backing chains, and Nova's metadata (the instance record);
+//! - [`nova_conf`]: nova.conf as nova-compute reads it through oslo.config (files, syntax,
+//!   deprecated names, `$name` substitution, types), each setting with the line it came from;
 //! - [`input`]: reading a file the operator names: bounded, and a FIFO nobody writes to is not
 //!   waited on forever.
 //!
@@ -31,4 +33,5 @@ pub mod ack;
 pub mod input;
 pub mod inventory;
 pub mod libvirt;
+pub mod nova_conf;
 pub mod registry;

@@ -1,7 +1,8 @@
 //! Property tests of the command's own parsers, on every `cargo test`: the inventory,
 //! `compute_nodes` and acknowledgement files never panic, and their errors say where; servers
-//! written as Nova's API writes them read back as the records they are. Nor does libvirt's
-//! domain XML panic, and the disks a well-formed domain lists are the ones read.
+//! written as Nova's API writes them read back as the records they are. Nor do libvirt's domain
+//! XML and nova.conf panic; the disks a well-formed domain lists are the ones read, and
+//! nova.conf's entries print back as a file that parses to them.
 
 use std::fs;
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::path::Path;
 use cachectl_policy::{ReadAs, UnreadableFile};
 use cachectl_sources::ack::{self, AckError};
 use cachectl_sources::inventory::{InventoryError, parse};
+use cachectl_sources::nova_conf::{self, ConfigError, Defaults, NovaConf, ParsedFile, Provenance};
 use cachectl_sources::registry::{Registry, read_registry};
 use proptest::prelude::*;
 
@@ -338,5 +340,121 @@ proptest! {
         }
         let instance = domain.instance("h").expect("Nova's domain");
         prop_assert_eq!(instance.swap_mb, Some(swap));
+    }
+}
+
+/// nova.conf-ish input: headers, separators, quotes, continuation, `$` forms and option names.
+fn nova_conf_ish() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just("[DEFAULT]\n"),
+        Just("[image_cache]\n"),
+        Just("[LIBVIRT]\n"),
+        Just("["),
+        Just("]"),
+        Just("\n"),
+        Just("\r\n"),
+        Just("\r"),
+        Just("  "),
+        Just("\t"),
+        Just(" = "),
+        Just(":"),
+        Just("#"),
+        Just(";"),
+        Just("\""),
+        Just("'"),
+        Just("$"),
+        Just("${"),
+        Just("}"),
+        Just("$$"),
+        Just("\\$"),
+        Just("\u{c}"),
+        Just("\u{feff}"),
+        Just("é"),
+        Just("state_path"),
+        Just("instances_path"),
+        Just("host"),
+        Just("my_ip"),
+        Just("subdirectory_name"),
+        Just("manager_interval"),
+        Just("image_cache_manager_interval"),
+        Just("remove_unused_base_images"),
+        Just("virt_mkfs"),
+        Just("images_type"),
+        Just("true"),
+        Just("-1"),
+        Just("qcow2"),
+        Just("default=mkfs.ext4 -L %(fs_label)s"),
+        Just("$state_path"),
+        Just("${DEFAULT.host}"),
+        Just("${image_cache.manager_interval}"),
+        Just("/srv/nova"),
+    ];
+    prop_oneof![
+        // Half of them start in a section, so that values get as far as being resolved.
+        (any::<bool>(), proptest::collection::vec(token, 0..60)).prop_map(|(header, tokens)| {
+            let start = if header { "[DEFAULT]\n" } else { "" };
+            format!("{start}{}", tokens.concat()).into_bytes()
+        }),
+        proptest::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
+/// The lines of `bytes` as Python counts them (`\n`, `\r\n` and `\r` end a line).
+fn python_lines(bytes: &[u8]) -> usize {
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count();
+    1 + breaks
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_nova_conf_parses_or_names_a_line_of_it_and_what_parses_prints_back(
+        bytes in nova_conf_ish()
+    ) {
+        let path = Path::new("nova.conf");
+        let lines = python_lines(&bytes);
+        let entries = match nova_conf::parse(path, &bytes) {
+            Ok(entries) => entries,
+            Err(ConfigError::Malformed { line, .. }) => {
+                prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+                return Ok(());
+            }
+            Err(other) => return Err(TestCaseError::fail(other.to_string())),
+        };
+        for entry in &entries {
+            prop_assert!((1..=lines).contains(&entry.line));
+            prop_assert!(!entry.key.is_empty() && !entry.section.is_empty());
+        }
+        let printed = nova_conf::render(&entries);
+        let again = nova_conf::parse(path, printed.as_bytes())
+            .map_err(|err| TestCaseError::fail(format!("{err}\n{printed}")))?;
+        let strip = |es: &[nova_conf::Entry]| -> Vec<(String, String, String)> {
+            es.iter().map(|e| (e.section.clone(), e.key.clone(), e.value.clone())).collect()
+        };
+        prop_assert_eq!(strip(&again), strip(&entries));
+
+        // Resolving never panics; an error names a line of the file, or a default.
+        let defaults = Defaults { host: "compute-1".to_owned(), my_ip: None };
+        let files = [ParsedFile { path: path.to_owned(), entries }];
+        let in_file = |from: &Provenance| match from {
+            Provenance::File { path: p, line } => p == path && (1..=lines).contains(line),
+            Provenance::Default => true,
+        };
+        match NovaConf::from_parsed(&files, &defaults) {
+            Ok(conf) => {
+                prop_assert!(conf.manager_interval.value >= -1);
+                prop_assert!(in_file(&conf.instances_path.from) && in_file(&conf.host.from));
+                prop_assert!(conf.virt_mkfs.iter().all(|s| in_file(&s.from)));
+            }
+            Err(ConfigError::BadValue { from, .. } | ConfigError::Substitution { from, .. }) => {
+                prop_assert!(in_file(&from), "{:?}", from);
+            }
+            Err(other) => return Err(TestCaseError::fail(other.to_string())),
+        }
     }
 }
