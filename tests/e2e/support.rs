@@ -13,6 +13,10 @@ pub const NOW: i64 = 1_800_000_000;
 pub const HOST: &str = "compute-1";
 pub const HOUR: i64 = 3_600;
 pub const DAY: i64 = 86_400;
+/// Where a test host keeps libvirt's definitions, under its root.
+pub const LIBVIRT_CONFIG_DIR: &str = "etc/libvirt/qemu";
+/// Where a test host keeps libvirt's status XML, under its root.
+pub const LIBVIRT_RUN_DIR: &str = "run/libvirt/qemu";
 
 /// The directory at `path`, open.
 pub fn open_dir(path: &Path) -> cachectl_fs::Dir {
@@ -58,7 +62,22 @@ fn command(timeout: Option<u32>, instances: &Path, args: &[&str]) -> Command {
     command
         .arg("--instances-path")
         .arg(instances)
-        .args(["--host", HOST])
+        .args(["--host", HOST]);
+    // Hermetic: no nova.conf of the machine, and libvirt's directories beside the instances
+    // path (where a test puts domains), unless the test says otherwise.
+    let given = |flags: &[&str]| args.iter().any(|a| flags.contains(a));
+    if !given(&["--config-file", "--config-dir", "--no-config"]) {
+        command.arg("--no-config");
+    }
+    if !given(&["--libvirt-config-dir", "--libvirt-run-dir", "--no-libvirt"]) {
+        let root = instances.parent().unwrap_or(instances);
+        command
+            .arg("--libvirt-config-dir")
+            .arg(root.join(LIBVIRT_CONFIG_DIR))
+            .arg("--libvirt-run-dir")
+            .arg(root.join(LIBVIRT_RUN_DIR));
+    }
+    command
         .args(args)
         .env("CACHECTL_NOW", NOW.to_string())
         .env_remove("CACHECTL_LOG");

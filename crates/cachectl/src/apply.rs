@@ -12,8 +12,10 @@ use cachectl_policy::{
     confirm_removal, plan,
 };
 
+use crate::domains::LibvirtSource;
 use crate::report::{WarningCode, WarningEntry};
-use crate::scan::{Scan, ScanConfig, ScanError, scan_with_jobs};
+use crate::scan::{Scan, ScanConfig, ScanError};
+use crate::survey::survey;
 
 /// Removals are confirmed in batches of this many locks, within the open-files limit.
 const LOCK_BATCH: usize = 256;
@@ -145,6 +147,8 @@ fn lock_entries<'a>(
 pub(crate) struct Remover<'a> {
     /// What to scan again under the locks.
     pub scan: &'a ScanConfig,
+    /// libvirt's domains, read again with each scan.
+    pub libvirt: &'a LibvirtSource,
     /// The cache directory.
     pub base: &'a Dir,
     /// Nova's lock directory.
@@ -177,7 +181,7 @@ impl Remover<'_> {
         for batch in candidates.chunks(LOCK_BATCH) {
             let decisions = batch.iter().map(|&i| &outcomes[i].decision);
             let locks = lock_entries(self.lock_dir, decisions);
-            let mut rescan = scan_with_jobs(self.scan, self.base, self.jobs)?;
+            let mut rescan = survey(self.libvirt, self.scan, self.base, self.jobs)?.scan;
             rescan.give_facts(facts);
             let replan = plan(facts);
             let now_by_name: HashMap<&str, usize> = replan

@@ -5,7 +5,6 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use cachectl_naming::escape_controls;
-use cachectl_policy::{Ages, EphemeralConfig};
 use clap::{Args, Parser, Subcommand};
 
 use crate::checksums::ChecksumMode;
@@ -16,7 +15,7 @@ use crate::inspect::{InspectConfig, InspectOutput};
 use crate::logging::{self, Verbosity};
 use crate::pass::{Action, PassConfig};
 use crate::report::Format;
-use crate::scan::ScanConfig;
+use crate::settings::{Settings, SettingsArgs, parse_duration};
 use crate::verify::VerifyConfig;
 
 /// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
@@ -29,31 +28,9 @@ use crate::verify::VerifyConfig;
     max_term_width = 100
 )]
 pub(crate) struct Cli {
-    /// Nova's `instances_path`: one directory per instance, and the cache.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "/var/lib/nova/instances"
-    )]
-    pub instances_path: PathBuf,
-    /// The cache directory's name under the instances path (`[image_cache] subdirectory_name`).
-    #[arg(long, global = true, value_name = "NAME", default_value = "_base", value_parser = parse_base_dir_name)]
-    pub base_dir_name: String,
-    /// This host's name, as Nova's `host` option (default: the machine's hostname).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub host: Option<String>,
-    /// Keep unused originals this long (`remove_unused_original_minimum_age_seconds`); also
-    /// swap and ephemeral bases, as in Nova.
-    #[arg(long, global = true, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
-    pub original_min_age: u64,
-    /// Keep unused resized and small copies, download leftovers and orphan sidecars this long
-    /// (`remove_unused_resized_minimum_age_seconds`).
-    #[arg(long, global = true, value_name = "DUR", default_value = "1h", value_parser = parse_duration)]
-    pub resized_min_age: u64,
-    /// nova.conf's `default_ephemeral_format`, which names ephemeral bases.
-    #[arg(long, global = true, value_name = "FS")]
-    pub default_ephemeral_format: Option<String>,
+    /// nova.conf, and the flags that override it.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// More logging on stderr (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -78,14 +55,28 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Build a realistic sample host and audit it.
     Demo(DemoArgs),
+    /// Print the effective settings (nova.conf and flags), and where each came from.
+    Config(ConfigArgs),
+}
+
+/// Options of `config`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Options of `audit` (and `clean`).
 #[derive(Debug, Args)]
 pub(crate) struct PassArgs {
-    /// Instance records (JSON `{"instances": [...]}`), `-` for standard input.
+    /// Instance records, `-` for standard input: cachectl's `{"instances": [...]}`, Nova's
+    /// `GET /servers/detail` (microversion 2.47+) or `openstack server list --long -f json`.
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// A libvirt domain XML (`virsh dumpxml`), `-` for standard input (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub libvirt_xml: Vec<PathBuf>,
     /// Verify base files against their checksum sidecars.
     #[arg(long)]
     pub checksum: bool,
@@ -171,16 +162,6 @@ pub(crate) struct DemoArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// A directory name directly under the instances path: one plain component, as Nova joins it.
-pub(crate) fn parse_base_dir_name(text: &str) -> Result<String, String> {
-    if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\0') {
-        return Err(format!(
-            "{text:?} is not a directory name: expected one name under the instances path, like _base"
-        ));
-    }
-    Ok(text.to_owned())
-}
-
 /// Parses a number of jobs: 1 or more.
 pub(crate) fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
     match text.trim().parse::<usize>().map(NonZeroUsize::new) {
@@ -190,32 +171,6 @@ pub(crate) fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
             "{text:?} is not a number of jobs: expected 1 or more"
         )),
     }
-}
-
-/// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| {
-        format!("{text:?} is not a duration: expected a number with s, m, h or d (90s, 1h, 24h)")
-    })?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit {unit:?}: expected s, m, h or d"
-            ));
-        }
-    };
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 /// Runs `cachectl` with the process's arguments.
@@ -257,13 +212,13 @@ fn run(cli: &Cli) -> ExitCode {
             },
             &mut out,
         ),
-        Command::Verify(args) => now().and_then(|now| {
+        Command::Verify(args) => settings(cli).and_then(|settings| {
             let config = VerifyConfig {
-                scan: scan_config(cli),
+                scan: settings.scan_config(),
                 files: args.files.clone(),
                 format: args.format,
                 jobs: args.jobs.get(),
-                now,
+                now: now()?,
                 progress: crate::progress::wanted(cli.quiet),
             };
             crate::verify::run(&config, &mut out)
@@ -277,6 +232,8 @@ fn run(cli: &Cli) -> ExitCode {
             crate::inspect::run(&config, &mut out)
         }
         Command::Demo(args) => crate::demo::run(args.dir.as_deref(), &mut out),
+        Command::Config(args) => settings(cli)
+            .and_then(|settings| crate::show_config::run(&settings, args.format, &mut out)),
     };
     match result {
         Ok(code) => code,
@@ -312,18 +269,15 @@ fn run_pass(
                 .to_owned(),
         ));
     }
+    let settings = settings(cli)?;
     let config = PassConfig {
-        scan: scan_config(cli),
-        host: cli.host.clone().unwrap_or_else(hostname),
-        ages: Ages {
-            original: cli.original_min_age,
-            resized: cli.resized_min_age,
-            swap_ephemeral: cli.original_min_age,
-        },
-        ephemeral: EphemeralConfig {
-            default_ephemeral_format: cli.default_ephemeral_format.clone(),
-            mkfs_commands: Vec::new(),
-        },
+        scan: settings.scan_config(),
+        host: settings.host.value.clone(),
+        ages: settings.ages(),
+        ephemeral: settings.ephemeral(),
+        libvirt: settings.libvirt_config(&args.libvirt_xml),
+        setting_warnings: settings.warnings(),
+        no_local_cache: settings.no_local_cache(),
         inventory: args.inventory.clone(),
         checksum: if args.checksum {
             checksum
@@ -342,40 +296,14 @@ fn run_pass(
     Ok(outcome.exit_code)
 }
 
-fn scan_config(cli: &Cli) -> ScanConfig {
-    ScanConfig {
-        instances_path: cli.instances_path.clone(),
-        base_dir_name: cli.base_dir_name.clone(),
-    }
-}
-
-/// The machine's hostname, as Nova's `host` option defaults to it.
-fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
+/// The effective settings: nova.conf, overridden by the flags.
+fn settings(cli: &Cli) -> Result<Settings, CommandError> {
+    Ok(cli.settings.resolve()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(90));
-        assert_eq!(parse_duration("1h"), Ok(3_600));
-        assert_eq!(parse_duration("24h"), Ok(86_400));
-        assert_eq!(parse_duration("3600"), Ok(3_600));
-        assert_eq!(parse_duration("2d"), Ok(172_800));
-        assert_eq!(
-            parse_duration("1w"),
-            Err(r#""1w" has an unknown unit "w": expected s, m, h or d"#.to_owned())
-        );
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("99999999999999999999d").is_err());
-        assert!(parse_duration("9999999999999999d").is_err());
-    }
 
     #[test]
     fn jobs_are_one_or_more() {
@@ -389,17 +317,6 @@ mod tests {
             Err(r#""-1" is not a number of jobs: expected 1 or more"#.to_owned())
         );
         assert!(parse_jobs("two").is_err());
-    }
-
-    #[test]
-    fn base_dir_names_are_one_component() {
-        assert_eq!(
-            parse_base_dir_name("_base_10.0.0.1"),
-            Ok("_base_10.0.0.1".to_owned())
-        );
-        for bad in ["", ".", "..", "_base/", "./_base", "a/b"] {
-            assert!(parse_base_dir_name(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use cachectl_qcow2::{Qcow2Spec, create_image};
 
 use crate::checksums::ChecksumMode;
 use crate::clock::now;
+use crate::domains::LibvirtConfig;
 use crate::error::CommandError;
 use crate::exit::ExitCode;
 use crate::pass::{Action, PassConfig, run as run_pass};
@@ -60,6 +61,14 @@ pub(crate) fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, C
         ages: Ages::default(),
         ephemeral: EphemeralConfig::default(),
         inventory: Some(host.inventory.clone()),
+        libvirt: LibvirtConfig {
+            enabled: false,
+            config_dir: PathBuf::new(),
+            run_dir: PathBuf::new(),
+            xml_files: Vec::new(),
+        },
+        setting_warnings: Vec::new(),
+        no_local_cache: None,
         checksum: ChecksumMode::Audit,
         ack_unreadable: None,
         action: Action::Audit,

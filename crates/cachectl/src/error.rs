@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use cachectl_naming::quote;
 use cachectl_sources::ack::AckError;
 use cachectl_sources::inventory::InventoryError;
+use cachectl_sources::libvirt::DomainError;
+use cachectl_sources::nova_conf::ConfigError;
 use cachectl_sources::registry::StorageError;
 
 use crate::exit::ExitCode;
@@ -20,6 +22,9 @@ pub(crate) enum CommandError {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
+    /// nova.conf cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Anything else, with its exit code.
     #[error("{message}")]
     Other {
@@ -41,6 +46,7 @@ impl CommandError {
         match self {
             Self::Pass(err) => err.exit_code(),
             Self::Output(_) => ExitCode::Failure,
+            Self::Config(_) => ExitCode::BadInput,
             Self::Other { code, .. } => *code,
         }
     }
@@ -55,6 +61,9 @@ pub(crate) enum PassError {
     /// The acknowledgements are unusable: nothing was done.
     #[error(transparent)]
     Ack(#[from] AckError),
+    /// A domain XML given with `--libvirt-xml` is unusable: nothing was done.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
     /// The instances path or the cache directory cannot be opened: nothing was done.
     #[error("cannot open {}: {source}", quote(.path))]
     Open {
@@ -86,7 +95,7 @@ impl PassError {
     /// The exit code for this error.
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Inventory(_) | Self::Ack(_) => ExitCode::BadInput,
+            Self::Inventory(_) | Self::Ack(_) | Self::Domain(_) => ExitCode::BadInput,
             Self::Busy(_) => ExitCode::Busy,
             Self::Scan(_) | Self::Storage(_) | Self::Lock { .. } | Self::Open { .. } => {
                 ExitCode::Failure

@@ -19,6 +19,7 @@ mod cli;
 mod clock;
 mod demo;
 mod dirs;
+mod domains;
 mod error;
 mod exit;
 mod inspect;
@@ -30,7 +31,10 @@ mod progress;
 mod register;
 mod report;
 mod scan;
+mod settings;
+mod show_config;
 mod sources;
+mod survey;
 mod verify;
 
 pub use apply::{RemoveOutcome, remove_base_file};

@@ -7,21 +7,22 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use cachectl_fs::Dir;
 use cachectl_naming::quote;
 use cachectl_policy::{Ages, EphemeralConfig, Facts, FileOutcome, Plan, UnixTime, plan};
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
 use crate::checksums::{ChecksumMode, KeptChecks, check_kept};
 use crate::dirs::{Dirs, open_dirs, take_pass_lock};
+use crate::domains::LibvirtConfig;
 use crate::error::PassError;
 use crate::exit::ExitCode;
 use crate::locks::count_stale_locks;
 use crate::register::{register, remove_registry_leftovers};
 use crate::report::build::{Header, PassRecord, empty, pass_report};
 use crate::report::{PassCommand, Report, WarningCode, WarningEntry};
-use crate::scan::{Scan, ScanConfig, scan_with_jobs};
-use crate::sources::read_sources;
+use crate::scan::{Scan, ScanConfig};
+use crate::sources::{instance_records, read_sources};
+use crate::survey::survey;
 
 /// What a pass does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,13 @@ pub(crate) struct PassConfig {
     pub ephemeral: EphemeralConfig,
     /// `--inventory`.
     pub inventory: Option<PathBuf>,
+    /// Where libvirt's domains are.
+    pub libvirt: LibvirtConfig,
+    /// What the settings say the operator should know (Nova's own pass removes files).
+    pub setting_warnings: Vec<WarningEntry>,
+    /// Why there is no local cache to look after (`[libvirt] images_type = rbd`), if so: the
+    /// pass does nothing.
+    pub no_local_cache: Option<String>,
     /// What to do about checksums.
     pub checksum: ChecksumMode,
     /// `--ack-unreadable`: the unreadable files an operator has looked at.
@@ -83,36 +91,61 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let sources = read_sources(
         config.inventory.as_deref(),
         config.ack_unreadable.as_deref(),
+        &config.libvirt,
     )?;
+    if let Some(why) = &config.no_local_cache {
+        return Ok(nothing_to_do(
+            config,
+            WarningCode::NoLocalCache,
+            why.clone(),
+        ));
+    }
     let Some(dirs) = open_dirs(&config.scan, config.changes())? else {
-        return Ok(nothing_to_do(config));
+        let why = format!(
+            "no base directory at {}: nothing to do",
+            quote(&config.scan.base_dir())
+        );
+        return Ok(nothing_to_do(config, WarningCode::NoBaseDir, why));
     };
     let writes = dirs.locks.as_ref().filter(|_| config.changes());
     let _pass_lock = writes.map(take_pass_lock).transpose()?;
     let registration = register(&dirs.instances, writes, &config.host, config.now)?;
+    let surveyed = survey(&sources.libvirt, &config.scan, &dirs.base, config.jobs)?;
+    let mut scan = surveyed.scan;
+    let (instances, records_of_this_host_only) =
+        instance_records(sources.instances, &surveyed.domains, &config.host);
     let mut facts = Facts {
         now: config.now,
         ages: config.ages,
-        instances: sources.instances,
+        instances,
+        records_of_this_host_only,
         storage_users: registration.users,
         acknowledged: sources.acknowledged,
         ephemeral: config.ephemeral.clone(),
         ..Facts::new(&config.host)
     };
-    let mut scan = scan_with_jobs(&config.scan, &dirs.base, config.jobs)?;
     scan.give_facts(&mut facts);
     let first_plan = plan(&facts);
     let mut outcomes: Vec<FileOutcome> =
         first_plan.files.iter().map(FileOutcome::planned).collect();
-    let mut warnings = sources.warnings;
+    let mut warnings = config.setting_warnings.clone();
+    warnings.extend(sources.warnings);
     warnings.extend(registration.warnings);
+    warnings.extend(surveyed.warnings);
     let mut write_failed = registration.failed;
     match writes {
         Some(locks) => {
+            let remover = Remover {
+                scan: &config.scan,
+                libvirt: &sources.libvirt,
+                base: &dirs.base,
+                lock_dir: locks,
+                jobs: config.jobs,
+            };
             let carried = carry_out(
                 config,
                 &dirs,
-                locks,
+                &remover,
                 &mut facts,
                 &scan,
                 &first_plan,
@@ -162,7 +195,7 @@ struct Carried {
 fn carry_out(
     config: &PassConfig,
     dirs: &Dirs,
-    locks: &Dir,
+    remover: &Remover<'_>,
     facts: &mut Facts,
     scan: &Scan,
     plan: &Plan,
@@ -170,16 +203,10 @@ fn carry_out(
 ) -> Result<Carried, PassError> {
     let mut warnings = touch_in_use(&dirs.base, plan, scan, config.now);
     let write_failed = !warnings.is_empty();
-    let remover = Remover {
-        scan: &config.scan,
-        base: &dirs.base,
-        lock_dir: locks,
-        jobs: config.jobs,
-    };
     warnings.extend(remover.remove_confirmed(facts, scan, outcomes)?);
     warnings.extend(remove_registry_leftovers(
         &dirs.instances,
-        locks,
+        remover.lock_dir,
         &scan.registry_leftovers,
     ));
     Ok(Carried {
@@ -203,16 +230,13 @@ fn kept_checks<'a>(config: &PassConfig, dirs: &'a Dirs) -> KeptChecks<'a> {
     }
 }
 
-/// The report of a pass with no cache directory: nothing to do.
-fn nothing_to_do(config: &PassConfig) -> PassOutcome {
-    let mut report = empty(&header(config), false);
-    report.warnings.push(WarningEntry::new(
-        WarningCode::NoBaseDir,
-        format_args!(
-            "no base directory at {}: nothing to do",
-            quote(&config.scan.base_dir())
-        ),
-    ));
+/// The report of a pass with nothing to do, saying why.
+fn nothing_to_do(config: &PassConfig, code: WarningCode, why: String) -> PassOutcome {
+    let mut report = empty(&header(config), config.scan.base_dir().is_dir());
+    report
+        .warnings
+        .extend(config.setting_warnings.iter().cloned());
+    report.warnings.push(WarningEntry::new(code, why));
     PassOutcome {
         report,
         exit_code: ExitCode::Success,

@@ -26,7 +26,9 @@ use cachectl_policy::{
     UseKind,
 };
 use cachectl_qcow2::{BackingTarget, ChainError, Format, ReadError, walk_chain};
+use cachectl_sources::libvirt;
 
+use crate::domains::{DeclaredDisks, InstanceRoots};
 use crate::locks::LOCKS_DIR;
 use crate::pool;
 use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
@@ -134,11 +136,12 @@ enum Probe {
 /// Scans the cache directory `base` and everything else under the instances path, on one
 /// thread.
 pub fn scan(config: &ScanConfig, base: &Dir) -> Result<Scan, ScanError> {
-    scan_with_jobs(config, base, NonZeroUsize::MIN)
+    scan_with_jobs(config, base, NonZeroUsize::MIN, DeclaredDisks::default())
 }
 
 /// Scans the cache directory and everything else under the instances path, walking up to `jobs`
-/// entries of the instances path at a time.
+/// entries of the instances path at a time; the files libvirt's domains name are read as they
+/// declare them (`declared`).
 ///
 /// The result is the one a single thread gets. Each entry is walked by a thread of its own with a
 /// directory set of its own; the results are then merged in sorted order, and an entry that
@@ -149,10 +152,13 @@ pub(crate) fn scan_with_jobs(
     config: &ScanConfig,
     base: &Dir,
     jobs: NonZeroUsize,
+    declared: DeclaredDisks,
 ) -> Result<Scan, ScanError> {
     let base_dir = config.base_dir();
     let mut files = list_cache(base)?;
-    let index = CacheIndex::of(&files, base_dir.clone());
+    let mut index = CacheIndex::of(&files, base_dir.clone());
+    index.roots = Some(InstanceRoots::of(&config.instances_path));
+    index.declared = declared;
     let mut scanner = Scanner::new(&index);
     scanner.note_what_cache_files_use(&mut files);
     let mut scan = Scan {
@@ -238,9 +244,14 @@ struct TopEntry {
     is_dir: bool,
 }
 
-/// What the scan knows of the cache, shared by the threads of a scan.
+/// What the scan knows before it walks, shared by its threads: the cache, and the disks libvirt's
+/// domains declare.
 #[derive(Default)]
 struct CacheIndex {
+    /// The files libvirt's domains name, by path relative to the instances path.
+    declared: DeclaredDisks,
+    /// The instances path as domains name it.
+    roots: Option<InstanceRoots>,
     base_dir: PathBuf,
     /// Cache names by device and inode: hard links give one file several names.
     cache_ids: HashMap<(u64, u64), Vec<String>>,
@@ -321,7 +332,10 @@ impl<'a> Scanner<'a> {
         if entry.is_dir {
             self.walk(root, &entry.path, Some(&entry.name), 1, scan);
         } else {
-            let declared = Declared::by_name(OsStr::new(&entry.name));
+            let declared = match self.index.declared.get(&entry.name) {
+                Some(disk) => Declared::Libvirt(disk.format.as_deref()),
+                None => Declared::by_name(OsStr::new(&entry.name)),
+            };
             self.probe(root, &entry.path, None, entry.file_type, declared, scan);
         }
     }
@@ -362,11 +376,12 @@ impl<'a> Scanner<'a> {
                 return;
             }
         };
-        // Nova's record of the formats it gave libvirt for this instance's disks.
-        let declared = if depth == 1 {
-            read_disk_info(dir)
+        // Nova's record of the formats it gave libvirt for this instance's disks, and the
+        // snapshot of its domain Nova wrote there up to Newton.
+        let (disk_info, snapshot) = if depth == 1 {
+            (read_disk_info(dir), self.read_instance_domain(dir))
         } else {
-            HashMap::new()
+            (HashMap::new(), DeclaredDisks::default())
         };
         for (name, file_type) in entries {
             let path = dir.join(&name);
@@ -375,8 +390,19 @@ impl<'a> Scanner<'a> {
                 tracing::debug!(path = %path.display(), "the guest's console log: not a disk");
                 continue;
             }
-            let declared_format = declared.get(&name).map(String::as_str);
-            if declared_format == Some("raw") && !file_type.is_dir() {
+            let relative = relative_display(root, &path);
+            // libvirt's word first, then Nova's disk.info, then the snapshot.
+            let declared = match self.index.declared.get(&relative) {
+                Some(disk) => Declared::Libvirt(disk.format.as_deref()),
+                None => match disk_info.get(&name) {
+                    Some(format) => Declared::DiskInfo(format),
+                    None => match snapshot.get(&relative) {
+                        Some(disk) => Declared::Libvirt(disk.format.as_deref()),
+                        None => Declared::by_name(&name),
+                    },
+                },
+            };
+            if declared.is_raw() && !file_type.is_dir() {
                 // QEMU opens it raw, never probing its bytes (guest data: a tenant's to write):
                 // it uses a cache file only by being one (a link).
                 scan.probed += 1;
@@ -385,7 +411,7 @@ impl<'a> Scanner<'a> {
                     .and_then(|m| self.uses_as_link((m.dev(), m.ino())));
                 if let Some(uses) = link_uses {
                     scan.disks.push(Disk {
-                        path: relative_display(root, &path),
+                        path: relative,
                         dir: top.map(str::to_owned),
                         uses,
                     });
@@ -397,11 +423,29 @@ impl<'a> Scanner<'a> {
             } else if file_type.is_symlink() && is_directory(&path, file_type) {
                 tracing::debug!(path = %path.display(), "a symlink to a directory inside an instance directory: not followed");
             } else {
-                let declared = match declared_format {
-                    Some(format) => Declared::DiskInfo(format),
-                    None => Declared::by_name(&name),
-                };
                 self.probe(root, &path, top, file_type, declared, scan);
+            }
+        }
+    }
+
+    /// The disks an instance directory's `libvirt.xml` names (none where it cannot be read:
+    /// the file is probed as any other).
+    fn read_instance_domain(&self, dir: &Path) -> DeclaredDisks {
+        let (Some(roots), true) = (&self.index.roots, self.index.declared.reads_snapshots()) else {
+            return DeclaredDisks::default();
+        };
+        let path = dir.join("libvirt.xml");
+        let bytes = cachectl_fs::read_small_file(&path, libvirt::MAX_DOMAIN_LEN);
+        match bytes.map(|bytes| bytes.map(|bytes| libvirt::parse_domain(&path, &bytes))) {
+            Ok(Some(Ok(domain))) => DeclaredDisks::of_instance_dir(roots, path, domain),
+            Ok(Some(Err(err))) => {
+                tracing::debug!("{err}: its disks are read as any other file");
+                DeclaredDisks::default()
+            }
+            Ok(None) => DeclaredDisks::default(),
+            Err(err) => {
+                tracing::debug!("cannot read {}: {err}", quote(&path));
+                DeclaredDisks::default()
             }
         }
     }
@@ -455,7 +499,12 @@ impl<'a> Scanner<'a> {
     /// Walks the chain below `path` and says which cache files it uses: the files it references,
     /// down to the first cache file (whose own chain the cache scan covers) or a raw file. A disk
     /// declared in a format (by `disk.info`) that reads as another cannot be read.
-    fn chain_uses(&self, path: &Path, is_cache_file: bool, declared: Option<Format>) -> Probe {
+    fn chain_uses(
+        &self,
+        path: &Path,
+        is_cache_file: bool,
+        declared: Option<(Format, &'static str)>,
+    ) -> Probe {
         let mut refs = Vec::new();
         // As deep as `inspect` follows (the crate's limit): a deeper chain cannot be read.
         for link in walk_chain(path) {
@@ -479,11 +528,11 @@ impl<'a> Scanner<'a> {
                 Err(err) => return Probe::Unreadable(err.problem()),
             };
             if link.depth == 0
-                && let Some(format) = declared
+                && let Some((format, declarer)) = declared
                 && link.header.format != format
             {
                 return Probe::Unreadable(format!(
-                    "its disk.info declares it {}, but it reads as {}",
+                    "{declarer} declares it {}, but it reads as {}",
                     format.as_str(),
                     link.header.format.as_str()
                 ));
@@ -719,6 +768,8 @@ fn list_cache(base: &Dir) -> Result<Vec<ScannedFile>, ScanError> {
 enum Declared<'a> {
     /// Its instance's `disk.info` lists it, in this format.
     DiskInfo(&'a str),
+    /// A libvirt domain names it, in this format (`None`: probe it).
+    Libvirt(Option<&'a str>),
     /// It has a name Nova gives disks.
     NovaDiskName,
     /// Neither.
@@ -734,22 +785,32 @@ impl Declared<'_> {
         }
     }
 
+    /// Whether QEMU opens it raw, so that its bytes are guest data and never probed.
+    fn is_raw(self) -> bool {
+        matches!(self, Self::DiskInfo("raw") | Self::Libvirt(Some("raw")))
+    }
+
     fn read_as(self) -> ReadAs {
         match self {
             Self::DiskInfo(_) => ReadAs::DiskInfo,
+            Self::Libvirt(_) => ReadAs::Libvirt,
             Self::NovaDiskName => ReadAs::NovaDiskName,
             Self::No => ReadAs::OtherFile,
         }
     }
 
-    /// The format it must read as: what `disk.info` declares, when cachectl reads that format.
-    fn format(self) -> Option<Format> {
-        match self {
-            Self::DiskInfo(declared) => Format::ALL
-                .into_iter()
-                .find(|format| format.as_str() == declared),
-            Self::NovaDiskName | Self::No => None,
-        }
+    /// The format it must read as, and who declares it: what `disk.info` or libvirt says,
+    /// when cachectl reads that format.
+    fn format(self) -> Option<(Format, &'static str)> {
+        let (declared, declarer) = match self {
+            Self::DiskInfo(declared) => (declared, "its disk.info"),
+            Self::Libvirt(Some(declared)) => (declared, "libvirt"),
+            Self::Libvirt(None) | Self::NovaDiskName | Self::No => return None,
+        };
+        Format::ALL
+            .into_iter()
+            .find(|format| format.as_str() == declared)
+            .map(|format| (format, declarer))
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a pass reads besides the cache, turned into the policy's facts and the report's
-//! warnings: the inventory and the acknowledgements of unreadable files.
+//! warnings: the inventory, the acknowledgements of unreadable files and the libvirt domain
+//! files given; and the instance records of the inventory and of libvirt's domains together.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use cachectl_naming::quote;
@@ -8,6 +10,7 @@ use cachectl_policy::{Acknowledged, Instance};
 use cachectl_sources::ack;
 use cachectl_sources::inventory::{self, Inventory};
 
+use crate::domains::{Domains, LibvirtConfig, LibvirtSource};
 use crate::error::PassError;
 use crate::report::{WarningCode, WarningEntry};
 
@@ -17,15 +20,18 @@ pub(crate) struct Sources {
     pub instances: Option<Vec<Instance>>,
     /// The unreadable files an operator has looked at.
     pub acknowledged: Vec<Acknowledged>,
+    /// libvirt's domains: the files given, read; the directories, to read at each scan.
+    pub libvirt: LibvirtSource,
     /// What the operator should know about them.
     pub warnings: Vec<WarningEntry>,
 }
 
-/// Reads `--inventory` and `--ack-unreadable`: any error stops the pass before it looks at the
-/// cache.
+/// Reads `--inventory`, `--ack-unreadable` and `--libvirt-xml`: any error stops the pass before
+/// it looks at the cache.
 pub(crate) fn read_sources(
     inventory_path: Option<&Path>,
     ack_path: Option<&Path>,
+    libvirt: &LibvirtConfig,
 ) -> Result<Sources, PassError> {
     let mut warnings = Vec::new();
     let instances = match inventory_path {
@@ -40,8 +46,34 @@ pub(crate) fn read_sources(
     Ok(Sources {
         instances,
         acknowledged,
+        libvirt: LibvirtSource::open(libvirt)?,
         warnings,
     })
+}
+
+/// The instance records of a pass: the inventory's and, for the instances it does not name,
+/// those Nova's metadata in libvirt's domains makes (this host's). Also whether they are this
+/// host's alone (domains, no inventory).
+pub(crate) fn instance_records(
+    inventory: Option<Vec<Instance>>,
+    domains: &Domains,
+    host: &str,
+) -> (Option<Vec<Instance>>, bool) {
+    if !domains.read {
+        return (inventory, false);
+    }
+    let from_domains = domains.records(host);
+    match inventory {
+        Some(mut records) => {
+            let named: HashSet<String> = records.iter().map(|r| r.uuid.clone()).collect();
+            let added = from_domains
+                .into_iter()
+                .filter(|r| !named.contains(&r.uuid));
+            records.extend(added);
+            (Some(records), false)
+        }
+        None => (Some(from_domains), true),
+    }
 }
 
 /// The warning for an inventory in a shape that lacks fields the cache uses.

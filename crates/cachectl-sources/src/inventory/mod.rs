@@ -9,6 +9,7 @@
 //! The shape is told by the document's first character and top-level key; any other shape is a
 //! one-line error that lists these.
 
+mod fields;
 mod nova_api;
 mod records;
 mod server_list;
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use cachectl_naming::{escape_controls, quote};
 use cachectl_policy::Instance;
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
 
 /// The largest inventory read (a record is a few hundred bytes: this is millions of them).
 const MAX_INVENTORY_LEN: u64 = 1 << 30;
@@ -135,28 +136,6 @@ struct Document {
     /// The API's pagination links.
     #[serde(default, rename = "servers_links")]
     _links: Option<IgnoredAny>,
-}
-
-/// A string that must not be empty: an empty uuid, name or host names no instance.
-fn non_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    if text.is_empty() {
-        return Err(serde::de::Error::invalid_value(
-            serde::de::Unexpected::Str(""),
-            &"a non-empty string",
-        ));
-    }
-    Ok(text)
-}
-
-/// A field that must be there, and may be null (an `Option` field alone may be left out).
-fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(deserializer)
-}
-
-/// `None` for an empty string, which Nova's API gives for "none".
-fn without_empty(text: Option<String>) -> Option<String> {
-    text.filter(|text| !text.is_empty())
 }
 
 /// Reads an inventory from `path`, or from standard input when `path` is `-` (bounded, and a FIFO

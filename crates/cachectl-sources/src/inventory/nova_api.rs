@@ -15,12 +15,12 @@ use cachectl_policy::Instance;
 use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer};
 
-use super::{nullable, without_empty};
+use super::fields::{non_empty, nullable, without_empty};
 
 /// One server of `{"servers": [...]}`. Its other fields are ignored.
 #[derive(Deserialize)]
 pub(super) struct Server {
-    #[serde(deserialize_with = "super::non_empty")]
+    #[serde(deserialize_with = "non_empty")]
     id: String,
     /// Required, and null for a server never scheduled.
     #[serde(rename = "OS-EXT-SRV-ATTR:host", deserialize_with = "nullable")]

@@ -4,7 +4,7 @@
 use cachectl_policy::Instance;
 use serde::Deserialize;
 
-use super::non_empty;
+use super::fields::non_empty;
 
 /// One record of `{"instances": [...]}`. Unknown fields are ignored, so a dump of Nova's
 /// instance objects can be given as it is.

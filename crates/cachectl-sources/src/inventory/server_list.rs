@@ -12,7 +12,7 @@
 use cachectl_policy::Instance;
 use serde::Deserialize;
 
-use super::{nullable, without_empty};
+use super::fields::{non_empty, nullable, without_empty};
 
 /// What the listing shows in "Image ID" for a server booted from a volume.
 const BOOTED_FROM_VOLUME: &str = "N/A (booted from volume)";
@@ -24,7 +24,7 @@ const RESIZED_STATUSES: [&str; 2] = ["VERIFY_RESIZE", "REVERT_RESIZE"];
 /// adds, without which the listing cannot say where a server runs or what it uses.
 #[derive(Deserialize)]
 pub(super) struct Row {
-    #[serde(rename = "ID", deserialize_with = "super::non_empty")]
+    #[serde(rename = "ID", deserialize_with = "non_empty")]
     id: String,
     #[serde(rename = "Status", default)]
     status: Option<String>,

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use cachectl_naming::quote;
 use roxmltree::Node;
 
+/// The largest domain XML read. A domain XML is a few KiB, libvirt's status XML of a running
+/// guest some tens; anything past 4 MiB is not one.
+pub const MAX_DOMAIN_LEN: u64 = 4 << 20;
+
 /// A domain XML that cannot be read, or is not a domain libvirt could have written.
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -17,11 +21,11 @@ pub enum DomainError {
         /// Why.
         source: io::Error,
     },
-    /// It is larger than any domain XML ([`MAX_DOMAIN_LEN`](super::MAX_DOMAIN_LEN)).
+    /// It is larger than any domain XML ([`MAX_DOMAIN_LEN`]).
     #[error(
         "{}: {len} bytes, larger than a domain XML may be ({} MiB)",
         quote(.path),
-        super::MAX_DOMAIN_LEN >> 20
+        MAX_DOMAIN_LEN >> 20
     )]
     TooLarge {
         /// The file.

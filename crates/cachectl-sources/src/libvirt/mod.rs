@@ -67,11 +67,7 @@ mod tests;
 
 pub use disk::{BackingChain, BackingStore, DiskKind, DomainDisk};
 pub use domain::Domain;
-pub use error::DomainError;
+pub use error::{DomainError, MAX_DOMAIN_LEN};
 pub use nova::{Flavor, NOVA_NAMESPACE, NOVA_NAMESPACE_1_0, NovaMetadata, Owner, Root};
 pub use parse::parse_domain;
 pub use read::{load_domain, read_domains};
-
-/// The largest domain XML read. A domain XML is a few KiB, libvirt's status XML of a running
-/// guest some tens; anything past 4 MiB is not one.
-pub const MAX_DOMAIN_LEN: u64 = 4 << 20;

@@ -9,10 +9,9 @@ use std::path::Path;
 
 use roxmltree::{Document, Node, ParsingOptions};
 
-use super::MAX_DOMAIN_LEN;
 use super::disk::parse_disk;
 use super::domain::Domain;
-use super::error::DomainError;
+use super::error::{DomainError, MAX_DOMAIN_LEN};
 use super::nova;
 use super::xml::{child, children, is_element, tag, text};
 

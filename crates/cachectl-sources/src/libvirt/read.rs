@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use cachectl_fs::{Dir, Kind};
 
-use super::MAX_DOMAIN_LEN;
 use super::domain::Domain;
-use super::error::DomainError;
+use super::error::{DomainError, MAX_DOMAIN_LEN};
 use super::parse::parse_domain;
 
 /// Reads the domain XML at `path` (`-`: standard input), given with `--libvirt-xml`: bounded to

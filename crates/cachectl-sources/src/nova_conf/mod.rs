@@ -50,7 +50,7 @@ pub use resolve::{MAX_DEPTH, MAX_VALUE_LEN};
 pub use setting::{Provenance, Setting};
 pub use store::ParsedFile;
 pub use syntax::{Entry, parse, render};
-pub use values::ImagesType;
+pub use values::{ImagesType, mkfs_entry};
 
 /// Reads `files` in order and gives the effective settings, as nova-compute would read them
 /// (with `defaults` for the hostname and IP it would take from the machine).

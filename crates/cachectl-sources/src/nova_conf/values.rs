@@ -132,7 +132,7 @@ impl ImagesType {
     }
 
     /// The value of a name, exactly as written (oslo.config's choices are case-sensitive).
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == text)
@@ -149,7 +149,7 @@ impl fmt::Display for ImagesType {
 /// A `virt_mkfs` entry, `<os_type>=<mkfs command>`, split at its first `=` as Nova splits it
 /// (`nova/virt/disk/api.py`; the command may hold `=` too). Without a `=`, nova-compute does not
 /// start.
-pub(crate) fn mkfs_entry(text: &str) -> Result<(String, String), String> {
+pub fn mkfs_entry(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(os_type, command)| (os_type.to_owned(), command.to_owned()))
         .ok_or_else(|| "not `<os_type>=<mkfs command>` (nova-compute does not start)".to_owned())

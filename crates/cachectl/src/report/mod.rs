@@ -78,6 +78,14 @@ pub(crate) enum WarningCode {
     RecordsIgnored,
     /// The inventory's shape lacks fields the cache uses.
     InventoryIncomplete,
+    /// Nova's own pass, as nova.conf sets it, removes unused base files.
+    NovaPassDeletes,
+    /// `[libvirt] images_type` keeps instance disks out of the instances path: nothing to do.
+    NoLocalCache,
+    /// A libvirt domain names a disk that is not there.
+    LibvirtDiskMissing,
+    /// The backing chain libvirt states for a disk is not the one its headers say.
+    LibvirtChainDiffers,
     /// Who shares the storage is unknown: every record counted.
     StorageUsersUnknown,
     /// `compute_nodes` is empty.

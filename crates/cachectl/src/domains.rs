@@ -1,0 +1,312 @@
+//! libvirt's domains in a pass: the disks they declare (each read in the format libvirt gives
+//! it), the live backing chains of running guests checked against what the headers say, disks
+//! that are not there, and the instance records Nova's metadata makes.
+//!
+//! Domains come from, in the order of trust: libvirt's status XML of running guests
+//! (`/run/libvirt/qemu`), files the operator gives (`--libvirt-xml`, `virsh dumpxml`), the
+//! definitions (`/etc/libvirt/qemu`), and last each instance directory's `libvirt.xml`, a snapshot
+//! Nova stopped writing in Ocata (it may only add caution: see [`DeclaredDisks`]).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use cachectl_naming::quote;
+use cachectl_policy::{FileIdentity, Instance, ReadAs, UnixTime, UnreadableFile};
+use cachectl_sources::libvirt::{self, DiskKind, Domain, DomainDisk, DomainError};
+
+/// Where libvirt's domains are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LibvirtConfig {
+    /// Whether they are read at all (`--no-libvirt`: not).
+    pub enabled: bool,
+    /// The definitions (`--libvirt-config-dir`, `/etc/libvirt/qemu`).
+    pub config_dir: PathBuf,
+    /// The status XML of running guests (`--libvirt-run-dir`, `/run/libvirt/qemu`).
+    pub run_dir: PathBuf,
+    /// Domain XML files given (`--libvirt-xml`, `-` for standard input).
+    pub xml_files: Vec<PathBuf>,
+}
+
+/// Where a domain was read from, most trusted first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Origin {
+    /// libvirt's status XML of a running guest: what QEMU has open now.
+    Running,
+    /// A file the operator gave (`--libvirt-xml`).
+    Given,
+    /// libvirt's definition of the guest.
+    Defined,
+    /// An instance directory's `libvirt.xml`, written by Nova up to Newton: a snapshot.
+    InstanceDir,
+}
+
+impl Origin {
+    /// Whether its disks carry the backing chain libvirt probed (a running guest's do).
+    pub(crate) fn states_live_chains(self) -> bool {
+        matches!(self, Self::Running | Self::Given)
+    }
+}
+
+/// One domain read, and where from.
+#[derive(Debug, Clone)]
+pub(crate) struct DomainFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Which of libvirt's places it is.
+    pub origin: Origin,
+    /// What it says.
+    pub domain: Domain,
+}
+
+impl DomainFile {
+    /// The domain's name for reports: its name, else its uuid, else its file.
+    pub(crate) fn label(&self) -> String {
+        match (&self.domain.name, &self.domain.uuid) {
+            (Some(name), _) => quote(name).to_string(),
+            (None, Some(uuid)) => quote(uuid).to_string(),
+            (None, None) => quote(&self.path).to_string(),
+        }
+    }
+}
+
+/// What libvirt says, read for one scan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Domains {
+    /// Every domain read, most trusted first.
+    pub files: Vec<DomainFile>,
+    /// Files of libvirt's directories that cannot be read: what they open is not known.
+    pub unreadable: Vec<UnreadableFile>,
+    /// Whether libvirt's definitions were read: a directory of them exists, or files were given.
+    pub read: bool,
+    /// Whether libvirt is read at all (not with `--no-libvirt`).
+    pub enabled: bool,
+}
+
+/// libvirt's domains as a pass reads them: the files given, read once (standard input cannot
+/// be read twice), and libvirt's directories, read again for each scan.
+#[derive(Debug, Clone)]
+pub(crate) struct LibvirtSource {
+    config: LibvirtConfig,
+    given: Vec<DomainFile>,
+}
+
+impl LibvirtSource {
+    /// Reads the files `config` gives: one that cannot be read or parsed is bad input.
+    pub(crate) fn open(config: &LibvirtConfig) -> Result<Self, DomainError> {
+        let mut given = Vec::new();
+        if config.enabled {
+            for path in &config.xml_files {
+                given.push(DomainFile {
+                    domain: libvirt::load_domain(path)?,
+                    path: path.clone(),
+                    origin: Origin::Given,
+                });
+            }
+        }
+        Ok(Self {
+            config: config.clone(),
+            given,
+        })
+    }
+
+    /// The domains now: libvirt's directories read again, and the files given.
+    pub(crate) fn read_now(&self) -> Domains {
+        let mut domains = Domains {
+            enabled: self.config.enabled,
+            ..Domains::default()
+        };
+        if !self.config.enabled {
+            return domains;
+        }
+        domains.read = !self.given.is_empty();
+        for (dir, origin) in [
+            (&self.config.run_dir, Origin::Running),
+            (&self.config.config_dir, Origin::Defined),
+        ] {
+            if origin == Origin::Defined {
+                domains.files.extend(self.given.iter().cloned());
+            }
+            domains.read |= dir.is_dir();
+            let (read, errors) = libvirt::read_domains(dir);
+            domains
+                .files
+                .extend(read.into_iter().map(|(path, domain)| DomainFile {
+                    path,
+                    origin,
+                    domain,
+                }));
+            domains
+                .unreadable
+                .extend(errors.into_iter().map(|err| unreadable_domain(&err)));
+        }
+        domains
+    }
+}
+
+/// A domain file of libvirt's that cannot be read: a declared source whose disks are unknown.
+fn unreadable_domain(err: &DomainError) -> UnreadableFile {
+    let path = err.path();
+    UnreadableFile {
+        path: path.display().to_string(),
+        problem: format!("a libvirt domain that cannot be read: {err}"),
+        read_as: ReadAs::Libvirt,
+        identity: fs::metadata(path).ok().map(|meta| FileIdentity {
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: UnixTime(meta.mtime()),
+        }),
+    }
+}
+
+/// A file a domain names as a disk or in a disk's chain, as the scan is told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeclaredDisk {
+    /// The format to read it in; `None`: probe it (libvirt gave none, or only an instance's
+    /// `libvirt.xml` said `raw`, which is not trusted to spare a file its probe).
+    pub format: Option<String>,
+    /// The domain that names it.
+    pub domain: String,
+}
+
+/// The files domains name under the instances path, by their path relative to it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeclaredDisks {
+    by_path: HashMap<String, DeclaredDisk>,
+    /// Whether the scan reads instance directories' `libvirt.xml` (not with `--no-libvirt`).
+    snapshots: bool,
+}
+
+impl DeclaredDisks {
+    /// Whether the scan reads instance directories' `libvirt.xml`.
+    pub(crate) fn reads_snapshots(&self) -> bool {
+        self.snapshots
+    }
+
+    /// What the most trusted domain naming `path` (relative to the instances path) says of it.
+    pub(crate) fn get(&self, path: &str) -> Option<&DeclaredDisk> {
+        self.by_path.get(path)
+    }
+
+    /// The files an instance directory's `libvirt.xml` names: each is a declared disk, read in
+    /// its format unless that is raw (a snapshot is not trusted to spare a file its probe).
+    pub(crate) fn of_instance_dir(roots: &InstanceRoots, path: PathBuf, domain: Domain) -> Self {
+        let mut declared = Self::default();
+        declared.declare(
+            roots,
+            &DomainFile {
+                path,
+                origin: Origin::InstanceDir,
+                domain,
+            },
+        );
+        declared
+    }
+
+    fn declare(&mut self, roots: &InstanceRoots, file: &DomainFile) {
+        for disk in file_disks(&file.domain) {
+            let files = disk.file().map(|path| (path, disk.format.as_deref()));
+            let stores = disk.backing.stores.iter().filter_map(|store| {
+                let path = store.source.as_deref()?;
+                (store.kind == DiskKind::File).then_some((path, store.format.as_deref()))
+            });
+            for (path, format) in files.into_iter().chain(stores) {
+                let Some(relative) = roots.relative(path) else {
+                    continue;
+                };
+                let trusted = file.origin != Origin::InstanceDir;
+                let format = format.filter(|f| trusted || *f != "raw").map(str::to_owned);
+                self.by_path
+                    .entry(relative)
+                    .or_insert_with(|| DeclaredDisk {
+                        format,
+                        domain: file.label(),
+                    });
+            }
+        }
+    }
+}
+
+/// The disks of a domain whose data is in a file, the others logged.
+pub(crate) fn file_disks(domain: &Domain) -> impl Iterator<Item = &DomainDisk> {
+    domain.disks.iter().filter(move |disk| {
+        let is_file = disk.kind == DiskKind::File;
+        if !is_file {
+            tracing::info!(
+                "domain {}: {} disk {} is not a file: ignored",
+                quote(domain.name.as_deref().unwrap_or("?")),
+                disk.kind,
+                quote(&disk.described)
+            );
+        }
+        is_file
+    })
+}
+
+/// The instances path as domains may name it: as given, and as the kernel resolves it.
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceRoots {
+    roots: Vec<PathBuf>,
+}
+
+impl InstanceRoots {
+    /// The roots of `instances_path`.
+    pub(crate) fn of(instances_path: &Path) -> Self {
+        let mut roots = vec![instances_path.to_owned()];
+        if let Ok(resolved) = fs::canonicalize(instances_path)
+            && resolved != instances_path
+        {
+            roots.push(resolved);
+        }
+        Self { roots }
+    }
+
+    /// `path` relative to the instances path, as the scan shows paths (`<uuid>/disk`); `None`
+    /// for a path elsewhere, or one that climbs out (`..`).
+    pub(crate) fn relative(&self, path: &Path) -> Option<String> {
+        let rest = self
+            .roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root).ok())?;
+        let mut parts = Vec::new();
+        for component in rest.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_str()?),
+                Component::CurDir => {}
+                _ => return None,
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join("/"))
+    }
+}
+
+impl Domains {
+    /// The disks they declare under the instances path, the most trusted domain's word first.
+    pub(crate) fn declared_disks(&self, roots: &InstanceRoots) -> DeclaredDisks {
+        let mut declared = DeclaredDisks {
+            snapshots: self.enabled,
+            ..DeclaredDisks::default()
+        };
+        for file in &self.files {
+            declared.declare(roots, file);
+        }
+        declared
+    }
+
+    /// The instance records Nova's metadata makes, one per uuid (the most trusted domain's),
+    /// for instances on `host`.
+    pub(crate) fn records(&self, host: &str) -> Vec<Instance> {
+        let mut seen = HashSet::new();
+        let mut records = Vec::new();
+        for file in &self.files {
+            let Some(record) = file.domain.instance(host) else {
+                continue;
+            };
+            if seen.insert(record.uuid.clone()) {
+                records.push(record);
+            }
+        }
+        records
+    }
+}
