@@ -6,6 +6,8 @@ mod cli;
 mod conformance;
 mod escapes;
 mod hostile;
+mod libvirt;
+mod nova_conf;
 mod parallel;
 mod scenarios;
 mod seeds;

@@ -538,3 +538,77 @@ pub fn reason_of(report: &serde_json::Value, name: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A disk of a domain for [`nova_domain`]: its file, the format libvirt opens it in, and, for a
+/// running guest, the backing chain libvirt states (files and formats, top first).
+pub struct DomainDiskSpec<'a> {
+    pub file: &'a Path,
+    pub format: &'a str,
+    pub chain: Option<&'a [(&'a Path, &'a str)]>,
+}
+
+/// A domain as Nova 34 defines it (Nova's metadata with the flavor's swap and the root image),
+/// with `disks`; as libvirt's status XML of a running guest (`<domstatus>`) when `running`.
+pub fn nova_domain(
+    uuid: &str,
+    name: &str,
+    image: &str,
+    swap_mb: u64,
+    disks: &[DomainDiskSpec<'_>],
+    running: bool,
+) -> String {
+    let mut devices = String::new();
+    for (i, disk) in disks.iter().enumerate() {
+        let mut chain = String::new();
+        if let Some(stores) = disk.chain {
+            for (file, format) in stores {
+                chain.push_str(&format!(
+                    "<backingStore type='file'><format type='{format}'/><source file='{}'/>",
+                    file.display()
+                ));
+            }
+            chain.push_str("<backingStore/>");
+            chain.push_str(&"</backingStore>".repeat(stores.len()));
+        }
+        devices.push_str(&format!(
+            "<disk type='file' device='disk'><driver name='qemu' type='{}' cache='none'/>\
+             <source file='{}'/>{chain}<target dev='vd{}' bus='virtio'/></disk>\n",
+            disk.format,
+            disk.file.display(),
+            char::from(b'a' + u8::try_from(i).expect("a few disks")),
+        ));
+    }
+    let domain = format!(
+        "<domain type='kvm'{id}>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  <metadata>\n    \
+         <nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>\n      \
+         <nova:package version='34.0.0'/>\n      <nova:name>server-{name}</nova:name>\n      \
+         <nova:flavor name='m1.small'><nova:memory>2048</nova:memory><nova:disk>20</nova:disk>\
+         <nova:swap>{swap_mb}</nova:swap><nova:ephemeral>0</nova:ephemeral><nova:vcpus>1</nova:vcpus></nova:flavor>\n      \
+         <nova:root type='image' uuid='{image}'/>\n    </nova:instance>\n  </metadata>\n  \
+         <memory unit='KiB'>2097152</memory>\n  <vcpu>1</vcpu>\n  \
+         <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='hd'/></os>\n  \
+         <devices>\n{devices}  </devices>\n</domain>\n",
+        id = if running { " id='7'" } else { "" },
+    );
+    if running {
+        format!("<domstatus state='running' reason='booted' pid='4242'>\n{domain}</domstatus>\n")
+    } else {
+        domain
+    }
+}
+
+impl Host {
+    /// Writes a domain into this host's libvirt definitions (`etc/libvirt/qemu/<name>.xml`), or
+    /// its running guests' status XML (`run/libvirt/qemu/<name>.xml`).
+    pub fn domain(&self, name: &str, xml: &str, running: bool) -> PathBuf {
+        let dir = self.root().join(if running {
+            LIBVIRT_RUN_DIR
+        } else {
+            LIBVIRT_CONFIG_DIR
+        });
+        fs::create_dir_all(&dir).expect("libvirt's directory");
+        let path = dir.join(format!("{name}.xml"));
+        fs::write(&path, xml).expect("a domain");
+        path
+    }
+}

@@ -116,9 +116,13 @@ fn rows(settings: &Settings) -> Vec<Row> {
     let path = |value: &std::path::PathBuf| text(&value.display().to_string());
     let number = |value: i128| (json!(value), value.to_string());
     let boolean = |value: bool| (json!(value), python_bool(value).to_owned());
+    let mut instances_path = row("DEFAULT", "instances_path", &settings.instances_path, path);
+    if settings.instances_path.from == Origin::Default {
+        instances_path.from = "default ($state_path/instances)".to_owned();
+    }
     let mut rows = vec![
         row("DEFAULT", "state_path", &settings.state_path, path),
-        row("DEFAULT", "instances_path", &settings.instances_path, path),
+        instances_path,
         row("DEFAULT", "host", &settings.host, |v| text(v)),
     ];
     if let Some(my_ip) = &settings.my_ip {

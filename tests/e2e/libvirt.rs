@@ -1,0 +1,272 @@
+//! libvirt's domains in a pass: records from Nova's metadata, disks read in the format libvirt
+//! gives, live backing chains in use and checked against the headers, missing disks, orphans,
+//! and domain files that cannot be read. Each test writes domains into the host's own
+//! `etc/libvirt/qemu` and `run/libvirt/qemu` (see [`Host::domain`]).
+
+use std::fs;
+
+use serde_json::json;
+
+use crate::support::*;
+
+const UUID_A: &str = "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01";
+const UUID_B: &str = "1d7c8b63-4c8f-4dae-b3a2-6f7c8d9eaf02";
+const IMAGE_A: &str = "155d900f-4e14-4e4c-a73d-069cbf4541e6";
+const IMAGE_B: &str = "0b1f3c7e-28a9-4d52-9e6c-5a1b2c3d4e5f";
+
+/// A domain of instance `uuid`, defined, whose root disk is `<uuid>/disk` in `format`.
+fn defined(host: &Host, uuid: &str, name: &str, image: &str, format: &str) {
+    let disk = host.instances.join(uuid).join("disk");
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format,
+        chain: None,
+    }];
+    host.domain(
+        name,
+        &nova_domain(uuid, name, image, 0, &disks, false),
+        false,
+    );
+}
+
+#[test]
+fn domains_make_the_records_an_inventory_would() {
+    // Instance A's disk is an overlay on image A; instance B's is a copy of image B (no
+    // backing file): only its record says B is in use.
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    host.base_file("swap_512", 1 << 20, 30 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+    host.file(&format!("{UUID_B}/disk"), b"a copy of image B");
+    host.file("9a8b7c6d-orphan/disk", b"left behind");
+    let disk_a = host.instances.join(UUID_A).join("disk");
+    let disks = [DomainDiskSpec {
+        file: &disk_a,
+        format: "qcow2",
+        chain: None,
+    }];
+    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 512, &disks, false);
+    host.domain("instance-0000002a", &xml, false);
+    defined(&host, UUID_B, "instance-0000002b", IMAGE_B, "raw");
+    let records = host.inventory(&[
+        json!({"uuid": UUID_A, "name": "instance-0000002a", "host": HOST, "image_ref": IMAGE_A,
+               "swap_mb": 512}),
+        json!({"uuid": UUID_B, "name": "instance-0000002b", "host": HOST, "image_ref": IMAGE_B}),
+    ]);
+    let with_domains = host.run(&["audit", "--format", "json"]).json();
+    let with_inventory = host
+        .run(&[
+            "audit",
+            "--format",
+            "json",
+            "--no-libvirt",
+            "--inventory",
+            &records.display().to_string(),
+        ])
+        .json();
+    for name in host.cache_names() {
+        assert_eq!(
+            (
+                state_of(&with_domains, &name),
+                reason_of(&with_domains, &name)
+            ),
+            (
+                state_of(&with_inventory, &name),
+                reason_of(&with_inventory, &name)
+            ),
+            "{name}"
+        );
+    }
+    assert_eq!(state_of(&with_domains, &fp(IMAGE_B)), "in_use");
+    assert_eq!(state_of(&with_domains, "swap_512"), "in_use");
+    assert_eq!(with_domains["orphan_dirs"], with_inventory["orphan_dirs"]);
+    assert_eq!(with_domains["orphan_dirs"][0]["name"], "9a8b7c6d-orphan");
+    // Without libvirt's domains (nor an inventory), no record: B's image is unused.
+    let without = host
+        .run(&["audit", "--format", "json", "--no-libvirt"])
+        .json();
+    assert_eq!(state_of(&without, &fp(IMAGE_B)), "removable");
+    assert_eq!(without["orphan_dirs"], json!([]));
+}
+
+#[test]
+fn a_disk_libvirt_opens_raw_is_never_probed() {
+    // The guest wrote a qcow2 header naming image A into its raw disk: QEMU never reads it as
+    // one, and neither does cachectl.
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+    let probed = host.run(&["audit", "--format", "json"]).json();
+    assert_eq!(state_of(&probed, &fp(IMAGE_A)), "in_use");
+    defined(&host, UUID_A, "instance-0000002a", IMAGE_B, "raw");
+    let declared = host.run(&["audit", "--format", "json"]).json();
+    assert_eq!(state_of(&declared, &fp(IMAGE_A)), "removable");
+}
+
+#[test]
+fn a_disk_libvirt_opens_as_qcow2_that_reads_as_another_format_stops_removals() {
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    host.file(&format!("{UUID_A}/disk"), &[0u8; 4096]);
+    defined(&host, UUID_A, "instance-0000002a", IMAGE_A, "qcow2");
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let report = run.json();
+    let warning = warning(&report, "unreadable_file");
+    assert!(
+        warning.contains("libvirt declares it qcow2, but it reads as raw"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("a disk a libvirt domain names"),
+        "{warning}"
+    );
+    assert!(host.has(&fp(IMAGE_B)));
+}
+
+#[test]
+fn a_running_guests_chain_keeps_what_it_names_and_a_disagreement_is_reported() {
+    // The header of A's disk names image A; the chain libvirt states for the running guest
+    // names image B (a block job under way, or a header rewritten behind QEMU's back).
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    let image_b = host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+    let disk = host.instances.join(UUID_A).join("disk");
+    let chain = [(image_b.as_path(), "raw")];
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format: "qcow2",
+        chain: Some(&chain),
+    }];
+    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
+    let status = host.domain("instance-0000002a", &xml, true);
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(state_of(&report, &fp(IMAGE_A)), "in_use");
+    assert_eq!(state_of(&report, &fp(IMAGE_B)), "in_use");
+    assert!(host.has(&fp(IMAGE_A)) && host.has(&fp(IMAGE_B)));
+    assert_eq!(
+        warning(&report, "libvirt_chain_differs"),
+        format!(
+            "the backing chain of {UUID_A}/disk that libvirt states for domain instance-0000002a \
+             ({}) reaches {}, its headers reach {}: both are kept",
+            status.display(),
+            fp(IMAGE_B),
+            fp(IMAGE_A)
+        )
+    );
+}
+
+#[test]
+fn a_running_guests_chain_that_agrees_says_nothing() {
+    let host = Host::new();
+    let image_a = host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+    let disk = host.instances.join(UUID_A).join("disk");
+    let chain = [(image_a.as_path(), "raw")];
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format: "qcow2",
+        chain: Some(&chain),
+    }];
+    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
+    host.domain("instance-0000002a", &xml, true);
+    let report = host.run(&["audit", "--format", "json"]).json();
+    assert_eq!(warning_codes(&report), Vec::<String>::new());
+}
+
+#[test]
+fn a_domain_naming_a_disk_that_is_not_there_is_reported() {
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    let path = host
+        .root()
+        .join(LIBVIRT_CONFIG_DIR)
+        .join("instance-0000002a.xml");
+    defined(&host, UUID_A, "instance-0000002a", IMAGE_A, "qcow2");
+    let report = host.run(&["audit", "--format", "json"]).json();
+    assert_eq!(
+        warning(&report, "libvirt_disk_missing"),
+        format!(
+            "domain instance-0000002a ({}) names the disk {UUID_A}/disk, which is not there",
+            path.display()
+        )
+    );
+    // Its record still keeps its image.
+    assert_eq!(state_of(&report, &fp(IMAGE_A)), "in_use");
+}
+
+#[test]
+fn a_domain_file_of_libvirts_that_cannot_be_read_stops_removals() {
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    let path = host.domain(
+        "instance-0000002a",
+        "<domain type='kvm'>\n  <name>x</nam>",
+        false,
+    );
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let warning = warning(&run.json(), "unreadable_file");
+    assert!(
+        warning.contains(&format!("{}:2:10: expected 'name' tag", path.display())),
+        "{warning}"
+    );
+    assert!(host.has(&fp(IMAGE_A)));
+}
+
+#[test]
+fn libvirt_xml_reads_virsh_dumpxml_from_a_file_or_standard_input() {
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    host.file(&format!("{UUID_B}/disk"), b"a copy of image B");
+    let disk = host.instances.join(UUID_B).join("disk");
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format: "raw",
+        chain: Some(&[]),
+    }];
+    let xml = nova_domain(UUID_B, "instance-0000002b", IMAGE_B, 0, &disks, false);
+    let run = host.run_with_stdin(
+        &["audit", "--format", "json", "--libvirt-xml", "-"],
+        Some(&xml),
+    );
+    assert_eq!(
+        state_of(&run.json(), &fp(IMAGE_B)),
+        "in_use",
+        "{}",
+        run.stderr
+    );
+    let given = host.file("dumpxml.xml", xml.as_bytes());
+    let given = given.display().to_string();
+    let report = host
+        .run(&["audit", "--format", "json", "--libvirt-xml", &given])
+        .json();
+    assert_eq!(state_of(&report, &fp(IMAGE_B)), "in_use");
+    // Bad input: one line naming the file and the place, exit 3, nothing done.
+    fs::write(&given, "<domain>\n<name>").expect("written");
+    let run = host.run(&["clean", "--libvirt-xml", &given]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .starts_with(&format!("cachectl: error: {given}:2:")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(host.has(&fp(IMAGE_B)));
+}
+
+#[test]
+fn with_no_libvirt_domains_are_not_read() {
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    defined(&host, UUID_B, "instance-0000002b", IMAGE_B, "raw");
+    host.domain("broken", "<domain", false);
+    let run = host.run(&["audit", "--format", "json", "--no-libvirt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(state_of(&run.json(), &fp(IMAGE_B)), "removable");
+}
