@@ -270,3 +270,132 @@ fn with_no_libvirt_domains_are_not_read() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(state_of(&run.json(), &fp(IMAGE_B)), "removable");
 }
+
+/// Runs a libvirt tool, failing with what to install when it is missing.
+fn tool(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run {program} ({err}): apt-get install libvirt-clients libxml2-utils")
+        })
+}
+
+#[track_caller]
+fn validates(path: &std::path::Path) {
+    let output = tool(
+        "virt-xml-validate",
+        &[&path.display().to_string(), "domain"],
+    );
+    let said = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && said.contains("validates"),
+        "{}: {said}",
+        path.display()
+    );
+}
+
+#[test]
+fn the_demos_domains_are_libvirts_and_an_audit_by_them_decides_as_one_by_the_inventory() {
+    let host = Host::new();
+    let dir = host.root().join("demo");
+    let shown = dir.display().to_string();
+    let run = host.run(&["demo", &shown]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let listed = |sub: &str| -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = fs::read_dir(dir.join(sub))
+            .expect("a directory of domains")
+            .map(|e| e.expect("an entry").path())
+            .collect();
+        files.sort();
+        files
+    };
+    // Defined domains and instance directories' libvirt.xml: libvirt's schema, and libvirt's
+    // test driver defines each and dumps it back.
+    let defined = listed("etc/libvirt/qemu");
+    assert_eq!(defined.len(), 3);
+    let instances = dir.join("instances");
+    let mut snapshots = Vec::new();
+    for entry in fs::read_dir(&instances).expect("instances") {
+        let file = entry.expect("an entry").path().join("libvirt.xml");
+        if file.exists() {
+            snapshots.push(file);
+        }
+    }
+    assert_eq!(snapshots.len(), 3);
+    for file in defined.iter().chain(&snapshots) {
+        validates(file);
+    }
+    for file in &defined {
+        let name = file.file_stem().and_then(|s| s.to_str()).expect("a name");
+        let script = format!("define {}; dumpxml {name}", file.display());
+        let output = tool("virsh", &["-q", "-c", "test:///default", &script]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("nova:instance"));
+    }
+    // Running guests' status XML: the domain in it is one.
+    for file in listed("run/libvirt/qemu") {
+        let xml = fs::read_to_string(&file).expect("a status XML");
+        let start = xml.find("<domain ").expect("a domain in it");
+        let end = xml.rfind("</domain>").expect("its end") + "</domain>".len();
+        let inner = host.file("inner-domain.xml", &xml.as_bytes()[start..end]);
+        validates(&inner);
+    }
+    // The audits the demo compares, as an operator runs them.
+    let conf = dir.join("nova.conf").display().to_string();
+    let etc = dir.join("etc/libvirt/qemu").display().to_string();
+    let run_dir = dir.join("run/libvirt/qemu").display().to_string();
+    let inventory = dir.join("inventory.json").display().to_string();
+    let bare = |args: &[&str]| {
+        let output = std::process::Command::new(cachectl_bin())
+            .args(args)
+            .output()
+            .expect("cachectl runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON")
+    };
+    let by_libvirt = bare(&[
+        "--config-file",
+        &conf,
+        "--libvirt-config-dir",
+        &etc,
+        "--libvirt-run-dir",
+        &run_dir,
+        "audit",
+        "--format",
+        "json",
+    ]);
+    let by_inventory = bare(&[
+        "--config-file",
+        &conf,
+        "--no-libvirt",
+        "audit",
+        "--format",
+        "json",
+        "--inventory",
+        &inventory,
+    ]);
+    let states = |report: &serde_json::Value| -> Vec<(String, String)> {
+        report["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| (f["name"].to_string(), f["state"].to_string()))
+            .collect()
+    };
+    assert_eq!(states(&by_libvirt), states(&by_inventory));
+    assert!(states(&by_libvirt).len() > 10);
+    assert!(run.stdout.contains(
+        "The same audit from nova.conf and libvirt's domains alone, with no --inventory, gives \
+         every file the same state"
+    ));
+}

@@ -271,24 +271,17 @@ fn run_pass(
     }
     let settings = settings(cli)?;
     let config = PassConfig {
-        scan: settings.scan_config(),
-        host: settings.host.value.clone(),
-        ages: settings.ages(),
-        ephemeral: settings.ephemeral(),
-        libvirt: settings.libvirt_config(&args.libvirt_xml),
-        setting_warnings: settings.warnings(),
-        no_local_cache: settings.no_local_cache(),
         inventory: args.inventory.clone(),
+        libvirt: settings.libvirt_config(&args.libvirt_xml),
         checksum: if args.checksum {
             checksum
         } else {
             ChecksumMode::Off
         },
         ack_unreadable: args.ack_unreadable.clone(),
-        action,
-        now: now()?,
         jobs: args.jobs.get(),
         progress: crate::progress::wanted(cli.quiet),
+        ..settings.pass_config(action, now()?)
     };
     let outcome = crate::pass::run(&config)?;
     outcome.report.write(args.format, out)?;

@@ -9,13 +9,15 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 
 use cachectl_naming::quote;
-use cachectl_policy::{Ages, EphemeralConfig};
+use cachectl_policy::{Ages, EphemeralConfig, UnixTime};
 use cachectl_sources::nova_conf::{
     self, ConfigError, ConfigFiles, Defaults, ImagesType, NovaConf, Provenance, Setting,
 };
 use clap::Args;
 
+use crate::checksums::ChecksumMode;
 use crate::domains::LibvirtConfig;
+use crate::pass::{Action, PassConfig};
 use crate::report::{WarningCode, WarningEntry};
 use crate::scan::ScanConfig;
 
@@ -226,6 +228,28 @@ impl Settings {
                 self.images_type.from
             )
         })
+    }
+
+    /// A pass with these settings doing `action` at `now`, given nothing else (no inventory,
+    /// no domain XML, no acknowledgements, checksums off, one job per core): callers set what
+    /// they are given.
+    pub(crate) fn pass_config(&self, action: Action, now: UnixTime) -> PassConfig {
+        PassConfig {
+            scan: self.scan_config(),
+            host: self.host.value.clone(),
+            ages: self.ages(),
+            ephemeral: self.ephemeral(),
+            inventory: None,
+            libvirt: self.libvirt_config(&[]),
+            setting_warnings: self.warnings(),
+            no_local_cache: self.no_local_cache(),
+            checksum: ChecksumMode::Off,
+            ack_unreadable: None,
+            action,
+            now,
+            jobs: crate::pool::default_jobs(),
+            progress: false,
+        }
     }
 
     /// Where a pass looks.

@@ -1,155 +1,31 @@
-//! `cachectl demo`: builds a realistic sample compute host and audits it.
-//!
-//! The host has what real ones have: originals in use by instance records, resized copies and
-//! swap and ephemeral bases that only the instances' overlays use, images unused for hours or
-//! days, a legacy small copy, a `_5` copy Nova never cleans, a stale download, checksum sidecars,
-//! a file that is not the cache's, an orphan instance directory whose disk still uses an image,
-//! and a storage registry shared with a second host. Big files are sparse: the demo takes a few
-//! MiB of disk, whatever sizes it shows.
+//! The sample host on disk: its cache, instance directories, records, storage registry,
+//! nova.conf and libvirt domains.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use std::collections::HashSet;
-
-use cachectl_naming::{EntryKind, classify, fingerprint};
-use cachectl_policy::{Ages, EphemeralConfig, FileState, UnixTime};
+use cachectl_naming::fingerprint;
+use cachectl_policy::UnixTime;
 use cachectl_qcow2::{Qcow2Spec, create_image};
 
-use crate::checksums::ChecksumMode;
-use crate::clock::now;
-use crate::domains::LibvirtConfig;
-use crate::error::CommandError;
-use crate::exit::ExitCode;
-use crate::pass::{Action, PassConfig, run as run_pass};
-use crate::report::{Format, Report};
-use crate::scan::ScanConfig;
-
-/// The sample host's name.
-pub(crate) const DEMO_HOST: &str = "compute-01";
-/// Its peer on the shared storage.
-pub(crate) const DEMO_PEER: &str = "compute-02";
+use super::libvirt::{Guest, LibvirtDirs, nova_conf, write_domains};
+use super::{DEMO_HOST, DEMO_PEER};
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
-/// Runs `demo`: builds the host in `dir` (or a new temporary directory) and audits it.
-pub(crate) fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
-    let dir = match dir {
-        Some(dir) => dir.to_owned(),
-        None => std::env::temp_dir().join(format!("cachectl-demo-{}", std::process::id())),
-    };
-    let now = now()?;
-    let host = build(&dir, now).map_err(|err| {
-        CommandError::new(
-            ExitCode::Failure,
-            format!(
-                "cannot build the sample host in {}: {err}",
-                cachectl_naming::quote(&dir)
-            ),
-        )
-    })?;
-    let config = PassConfig {
-        scan: ScanConfig {
-            instances_path: host.instances_path.clone(),
-            base_dir_name: "_base".to_owned(),
-        },
-        host: DEMO_HOST.to_owned(),
-        ages: Ages::default(),
-        ephemeral: EphemeralConfig::default(),
-        inventory: Some(host.inventory.clone()),
-        libvirt: LibvirtConfig {
-            enabled: false,
-            config_dir: PathBuf::new(),
-            run_dir: PathBuf::new(),
-            xml_files: Vec::new(),
-        },
-        setting_warnings: Vec::new(),
-        no_local_cache: None,
-        checksum: ChecksumMode::Audit,
-        ack_unreadable: None,
-        action: Action::Audit,
-        now,
-        jobs: crate::pool::default_jobs(),
-        progress: false,
-    };
-    let outcome = run_pass(&config)?;
-    outcome.report.write(Format::Text, out)?;
-    let root = dir.display();
-    writeln!(
-        out,
-        "\nThis was `cachectl audit --checksum` of a sample host built in {root}."
-    )?;
-    let misses = nova_would_remove(&outcome.report);
-    if !misses.is_empty() {
-        writeln!(
-            out,
-            "Nova's own pass would remove {} of the files in use here, as it looks only at the `disk` of\n\
-             the instances its records know: {}.",
-            misses.len(),
-            misses.join(", ")
-        )?;
-    }
-    let never = nova_never_cleans(&outcome.report);
-    if !never.is_empty() {
-        writeln!(
-            out,
-            "Nova never cleans these, which cachectl can remove: {}.",
-            never.join(", ")
-        )?;
-    }
-    write!(
-        out,
-        "Try:\n  \
-         cachectl --instances-path {root}/instances --host {DEMO_HOST} audit --inventory {root}/inventory.json --format json\n  \
-         cachectl --instances-path {root}/instances --host {DEMO_HOST} clean --dry-run --inventory {root}/inventory.json\n",
-    )?;
-    out.flush()?;
-    Ok(outcome.exit_code)
-}
-
-/// The files in use that only disks Nova does not look at use: neither an instance record nor
-/// the `disk` of a directory some record claims.
-pub(crate) fn nova_would_remove(report: &Report) -> Vec<String> {
-    let orphans: HashSet<&str> = report.orphan_dirs.iter().map(|o| o.name.as_str()).collect();
-    let nova_sees = |disk: &String| match disk.split_once('/') {
-        Some((dir, "disk")) => !orphans.contains(dir),
-        _ => false,
-    };
-    report
-        .files
-        .iter()
-        .filter(|f| {
-            f.state == FileState::InUse
-                && f.kind != EntryKind::Sidecar
-                && f.used_by.instances.is_empty()
-        })
-        .filter(|f| !f.used_by.disks.is_empty() && !f.used_by.disks.iter().any(nova_sees))
-        .map(|f| f.name.clone())
-        .collect()
-}
-
-/// The removable files Nova's pass never even considers.
-pub(crate) fn nova_never_cleans(report: &Report) -> Vec<String> {
-    report
-        .files
-        .iter()
-        .filter(|f| f.state == FileState::Removable && !classify(&f.name).nova_recognises())
-        .filter(|f| !matches!(f.kind, EntryKind::Sidecar | EntryKind::Foreign))
-        .map(|f| f.name.clone())
-        .collect()
-}
-
 /// Where the sample host is.
 #[derive(Debug, Clone)]
 pub(crate) struct SampleHost {
-    /// The instances path.
-    pub instances_path: PathBuf,
     /// The inventory file.
     pub inventory: PathBuf,
+    /// Its nova.conf.
+    pub nova_conf: PathBuf,
+    /// Where its libvirt keeps its domains.
+    pub libvirt: LibvirtDirs,
 }
 
 /// One image of the sample host.
@@ -175,7 +51,6 @@ struct Images {
     windows: Image,
     debian: Image,
     fedora: Image,
-    kernel: Image,
 }
 
 impl Images {
@@ -187,7 +62,6 @@ impl Images {
             windows: Image::new("a4c2e6f8-1b3d-4e5f-8a9b-c0d1e2f3a4b5"),
             debian: Image::new("d3b1a5c7-9e2f-4a6b-8c0d-1e2f3a4b5c6d"),
             fedora: Image::new("f6e5d4c3-b2a1-4098-8765-4321fedcba98"),
-            kernel: Image::new("aki-7d5e3c1a"),
         }
     }
 }
@@ -215,10 +89,14 @@ pub(crate) fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
     fs::create_dir_all(instances.join("locks"))?;
     let images = Images::new();
     fill_cache(&base, &images, now)?;
-    kernel_with_sidecar(&base, &images.kernel, now)?;
+    checksum_sidecar(&base, &images.cirros, now)?;
     instance_disks(&instances, &base, &images)?;
     let inventory = dir.join("inventory.json");
     fs::write(&inventory, inventory_json(&images))?;
+    let nova_conf_path = dir.join("nova.conf");
+    fs::write(&nova_conf_path, nova_conf(&instances, DEMO_HOST))?;
+    let libvirt = LibvirtDirs::under(dir);
+    write_domains(&libvirt, &instances, &guests(&images))?;
     fs::write(
         instances.join("compute_nodes"),
         format!(
@@ -228,8 +106,9 @@ pub(crate) fn build(dir: &Path, now: UnixTime) -> io::Result<SampleHost> {
         ),
     )?;
     Ok(SampleHost {
-        instances_path: instances,
         inventory,
+        nova_conf: nova_conf_path,
+        libvirt,
     })
 }
 
@@ -247,7 +126,7 @@ fn fill_cache(base: &Path, images: &Images, now: i64) -> io::Result<()> {
         ..
     } = images;
     sparse(&ubuntu.fp, 2 * GIB + 316 * MIB, 2 * HOUR)?;
-    sparse(&cirros.fp, 112 * MIB, 3 * DAY)?;
+    sparse(&cirros.fp, 16 * MIB, 3 * DAY)?;
     sparse(&format!("{}_10737418240", cirros.fp), 10 * GIB, 3 * DAY)?;
     sparse(&centos.fp, GIB + 700 * MIB, 3 * DAY)?;
     sparse(&windows.fp, 14 * GIB, 5 * HOUR)?;
@@ -262,17 +141,59 @@ fn fill_cache(base: &Path, images: &Images, now: i64) -> io::Result<()> {
     sparse("README", 1_200, 40 * DAY)
 }
 
-/// A kernel with a valid checksum sidecar, written the way Nova's .info files are.
-fn kernel_with_sidecar(base: &Path, kernel: &Image, now: i64) -> io::Result<()> {
-    let kernel_path = base.join(&kernel.fp);
-    fs::write(&kernel_path, b"\x7fELF demo kernel image\n".repeat(4096))?;
-    let digest = cachectl_sidecar::hash_file(&kernel_path)?;
+/// A valid checksum sidecar for an image, written the way Nova's .info files are.
+fn checksum_sidecar(base: &Path, image: &Image, now: i64) -> io::Result<()> {
+    let path = base.join(&image.fp);
+    let digest = cachectl_sidecar::hash_file(&path)?;
     let base_dir = cachectl_fs::Dir::open(base)?;
-    let name = std::ffi::OsStr::new(&kernel.fp);
+    let name = std::ffi::OsStr::new(&image.fp);
     cachectl_sidecar::write_info(&base_dir, name, &digest, (now - 2 * DAY) as f64)
         .map_err(io::Error::other)?;
-    touch(&kernel_path, now - 2 * DAY)?;
-    touch(&cachectl_sidecar::info_path(&kernel_path), now - 2 * DAY)
+    touch(&path, now - 3 * DAY)?;
+    touch(&cachectl_sidecar::info_path(&path), now - 2 * DAY)
+}
+
+/// This host's guests, as libvirt knows them (the peer's run on the peer).
+fn guests(images: &Images) -> [Guest<'_>; 3] {
+    [
+        Guest {
+            uuid: WEB1,
+            name: "instance-0000a001",
+            display_name: "web-1",
+            image: images.ubuntu.id,
+            os_type: "linux",
+            swap_mb: 0,
+            ephemeral_gb: 0,
+            disks: vec![("disk", images.ubuntu.fp.clone())],
+            running: true,
+        },
+        Guest {
+            uuid: WEB2,
+            name: "instance-0000a002",
+            display_name: "web-2",
+            image: images.ubuntu.id,
+            os_type: "linux",
+            swap_mb: 0,
+            ephemeral_gb: 0,
+            disks: vec![("disk", images.ubuntu.fp.clone())],
+            running: false,
+        },
+        Guest {
+            uuid: DB1,
+            name: "instance-0000a003",
+            display_name: "db-1",
+            image: images.cirros.id,
+            os_type: "linux",
+            swap_mb: 512,
+            ephemeral_gb: 20,
+            disks: vec![
+                ("disk", format!("{}_10737418240", images.cirros.fp)),
+                ("disk.swap", "swap_512".to_owned()),
+                ("disk.local", "ephemeral_20_0706d66".to_owned()),
+            ],
+            running: true,
+        },
+    ]
 }
 
 /// Instances: two of this host's on ubuntu (records keep the original), one on cirros through
@@ -315,15 +236,8 @@ fn inventory_json(images: &Images) -> String {
             image.id
         )
     };
-    let kernel = format!(r#", "kernel_id": "{}""#, images.kernel.id);
     let records = [
-        record(
-            WEB1,
-            "instance-0000a001",
-            DEMO_HOST,
-            &images.ubuntu,
-            &kernel,
-        ),
+        record(WEB1, "instance-0000a001", DEMO_HOST, &images.ubuntu, ""),
         record(WEB2, "instance-0000a002", DEMO_HOST, &images.ubuntu, ""),
         record(
             DB1,
