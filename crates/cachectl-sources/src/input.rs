@@ -104,6 +104,21 @@ impl Read for PatientReader {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `at` of `bytes`, whose bytes before `at`
+/// are UTF-8.
+pub(crate) fn line_column(bytes: &[u8], at: usize) -> (usize, usize) {
+    let before = &bytes[..at.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |nl| nl + 1);
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count();
+    (line, column)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;

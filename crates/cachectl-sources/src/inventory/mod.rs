@@ -247,15 +247,11 @@ fn missing_field_hint(message: &str) -> Option<&'static str> {
 
 /// An error at byte `at` of `bytes`.
 fn malformed_at(path: &Path, bytes: &[u8], at: usize, message: &str) -> InventoryError {
-    let before = &bytes[..at.min(bytes.len())];
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |nl| nl + 1);
+    let (line, column) = crate::input::line_column(bytes, at);
     InventoryError::Malformed {
         path: path.to_owned(),
-        line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
-        column: 1 + before.len() - line_start,
+        line,
+        column,
         message: message.to_owned(),
     }
 }

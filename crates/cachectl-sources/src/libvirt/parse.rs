@@ -14,6 +14,7 @@ use super::domain::Domain;
 use super::error::{DomainError, MAX_DOMAIN_LEN};
 use super::nova;
 use super::xml::{child, children, is_element, tag, text};
+use crate::input::line_column;
 
 /// The most XML nodes a domain may have. libvirt's status XML of a large guest has a few
 /// thousand; this bounds the memory a hostile file can make roxmltree use.
@@ -124,19 +125,4 @@ fn xml_error(path: &Path, text: &str, err: &roxmltree::Error) -> DomainError {
         column,
         message,
     }
-}
-
-/// The 1-based line and column (in characters) of byte `at` of `bytes`, whose bytes before `at`
-/// are UTF-8.
-fn line_column(bytes: &[u8], at: usize) -> (usize, usize) {
-    let before = &bytes[..at.min(bytes.len())];
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |nl| nl + 1);
-    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-    let column = 1 + String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count();
-    (line, column)
 }

@@ -10,7 +10,11 @@ use cachectl_policy::UnixTime;
 use cachectl_qcow2::{Qcow2Spec, create_image};
 
 use super::libvirt::{Guest, LibvirtDirs, nova_conf, write_domains};
-use super::{DEMO_HOST, DEMO_PEER};
+
+/// The sample host's name.
+pub(super) const DEMO_HOST: &str = "compute-01";
+/// Its peer on the shared storage.
+pub(super) const DEMO_PEER: &str = "compute-02";
 
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;

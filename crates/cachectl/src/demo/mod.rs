@@ -24,12 +24,7 @@ use crate::exit::ExitCode;
 use crate::pass::{Action, PassConfig, run as run_pass};
 use crate::report::{Format, Report};
 use crate::settings::{Settings, SettingsArgs};
-use host::{SampleHost, build};
-
-/// The sample host's name.
-pub(crate) const DEMO_HOST: &str = "compute-01";
-/// Its peer on the shared storage.
-pub(crate) const DEMO_PEER: &str = "compute-02";
+use host::{DEMO_PEER, SampleHost, build};
 
 /// Runs `demo`: builds the host in `dir` (or a new temporary directory) and audits it.
 pub(crate) fn run(dir: Option<&Path>, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
