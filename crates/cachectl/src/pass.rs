@@ -71,6 +71,16 @@ pub(crate) struct PassConfig {
 }
 
 impl PassConfig {
+    /// The facts the settings give: this host, the time, the ages, ephemeral names.
+    fn facts(&self) -> Facts {
+        Facts {
+            now: self.now,
+            ages: self.ages,
+            ephemeral: self.ephemeral.clone(),
+            ..Facts::new(&self.host)
+        }
+    }
+
     /// Whether the pass changes anything (a `clean` that is not a dry run).
     fn changes(&self) -> bool {
         self.action == Action::Clean { dry_run: false }
@@ -115,14 +125,11 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let (instances, records_of_this_host_only) =
         instance_records(sources.instances, &surveyed.domains, &config.host);
     let mut facts = Facts {
-        now: config.now,
-        ages: config.ages,
         instances,
         records_of_this_host_only,
         storage_users: registration.users,
         acknowledged: sources.acknowledged,
-        ephemeral: config.ephemeral.clone(),
-        ..Facts::new(&config.host)
+        ..config.facts()
     };
     scan.give_facts(&mut facts);
     let first_plan = plan(&facts);
@@ -170,17 +177,23 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         stale_lock_files: count_stale_locks(dirs.locks.as_ref(), &outcomes),
     };
     let report = pass_report(&header(config), record, warnings);
-    let exit_code = ExitCode::first_of(
+    let exit_code = exit_code_of(write_failed, &first_plan, &report);
+    Ok(PassOutcome { report, exit_code })
+}
+
+/// The exit code a pass calls for: an operational error, then files that could not be read,
+/// removals that failed, corrupt files.
+fn exit_code_of(write_failed: bool, plan: &Plan, report: &Report) -> ExitCode {
+    ExitCode::first_of(
         [
             write_failed.then_some(ExitCode::Failure),
-            first_plan.removal_blocked.then_some(ExitCode::Unreadable),
+            plan.removal_blocked.then_some(ExitCode::Unreadable),
             (report.summary.remove_failed > 0).then_some(ExitCode::RemoveFailed),
             (report.summary.corrupt > 0).then_some(ExitCode::Corrupt),
         ]
         .into_iter()
         .flatten(),
-    );
-    Ok(PassOutcome { report, exit_code })
+    )
 }
 
 /// What carrying out a plan said.

@@ -261,6 +261,27 @@ struct CacheIndex {
 }
 
 impl CacheIndex {
+    /// Why a file of an instance directory is read, and in which format: libvirt's word first,
+    /// then Nova's `disk.info`, then the instance's `libvirt.xml` snapshot, then its name.
+    fn declared<'d>(
+        &'d self,
+        relative: &str,
+        name: &OsStr,
+        disk_info: &'d HashMap<OsString, String>,
+        snapshot: &'d DeclaredDisks,
+    ) -> Declared<'d> {
+        if let Some(disk) = self.declared.get(relative) {
+            return Declared::Libvirt(disk.format.as_deref());
+        }
+        if let Some(format) = disk_info.get(name) {
+            return Declared::DiskInfo(format);
+        }
+        match snapshot.get(relative) {
+            Some(disk) => Declared::Libvirt(disk.format.as_deref()),
+            None => Declared::by_name(name),
+        }
+    }
+
     /// The cache files by identity and by name, to match references.
     fn of(files: &[ScannedFile], base_dir: PathBuf) -> Self {
         let mut index = Self {
@@ -391,17 +412,8 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             let relative = relative_display(root, &path);
-            // libvirt's word first, then Nova's disk.info, then the snapshot.
-            let declared = match self.index.declared.get(&relative) {
-                Some(disk) => Declared::Libvirt(disk.format.as_deref()),
-                None => match disk_info.get(&name) {
-                    Some(format) => Declared::DiskInfo(format),
-                    None => match snapshot.get(&relative) {
-                        Some(disk) => Declared::Libvirt(disk.format.as_deref()),
-                        None => Declared::by_name(&name),
-                    },
-                },
-            };
+            let index = self.index;
+            let declared = index.declared(&relative, &name, &disk_info, &snapshot);
             if declared.is_raw() && !file_type.is_dir() {
                 // QEMU opens it raw, never probing its bytes (guest data: a tenant's to write):
                 // it uses a cache file only by being one (a link).
