@@ -346,7 +346,13 @@ fn hash_rows(
 ) -> Result<Vec<Row>, String> {
     let instances_arg = instances.display().to_string();
     let cachectl_args = |jobs: Option<&'static str>| {
-        let mut args = vec!["--instances-path", instances_arg.as_str(), "-q", "verify"];
+        let mut args = vec![
+            "--no-config",
+            "--instances-path",
+            instances_arg.as_str(),
+            "-q",
+            "verify",
+        ];
         if let Some(jobs) = jobs {
             args.extend(["--jobs", jobs]);
         }
@@ -543,8 +549,11 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
     Ok(text)
 }
 
+/// An audit of `host` by its inventory alone: no nova.conf or libvirt of the machine's.
 fn audit_args(host: &BenchHost) -> Vec<String> {
     vec![
+        "--no-config".to_owned(),
+        "--no-libvirt".to_owned(),
         "--instances-path".to_owned(),
         host.instances_path.display().to_string(),
         "--host".to_owned(),

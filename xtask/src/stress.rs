@@ -863,6 +863,7 @@ fn clean_once(run: &Run<'_>, out_path: &Path, err_path: &Path) -> Result<CleanOu
         File::create(path).map_err(|err| format!("cannot create {}: {err}", path.display()))
     };
     let mut child = Command::new(run.cachectl)
+        .args(["--no-config", "--no-libvirt"])
         .arg("--instances-path")
         .arg(&run.instances)
         .args(["--host", STRESS_HOST, "clean"])
