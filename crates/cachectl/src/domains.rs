@@ -8,13 +8,20 @@
 //! Nova stopped writing in Ocata (it may only add caution: see [`DeclaredDisks`]).
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs;
+use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cachectl_fs::Dir;
 
 use cachectl_naming::quote;
 use cachectl_policy::{FileIdentity, Instance, ReadAs, UnixTime, UnreadableFile};
 use cachectl_sources::libvirt::{self, DiskKind, Domain, DomainDisk, DomainError};
+
+use crate::pool;
 
 /// Where libvirt's domains are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +63,8 @@ pub(crate) struct DomainFile {
     pub path: PathBuf,
     /// Which of libvirt's places it is.
     pub origin: Origin,
-    /// What it says.
-    pub domain: Domain,
+    /// What it says (shared with the domains read before).
+    pub domain: Arc<Domain>,
 }
 
 impl DomainFile {
@@ -85,12 +92,17 @@ pub(crate) struct Domains {
 }
 
 /// libvirt's domains as a pass reads them: the files given, read once (standard input cannot
-/// be read twice), and libvirt's directories, read again for each scan.
-#[derive(Debug, Clone)]
+/// be read twice), and libvirt's directories, read again for each scan (a file that is still
+/// the one read before, same inode, size and mtime, is not parsed again).
+#[derive(Debug)]
 pub(crate) struct LibvirtSource {
     config: LibvirtConfig,
     given: Vec<DomainFile>,
+    read_before: Mutex<HashMap<PathBuf, (Identity, Arc<Domain>)>>,
 }
+
+/// What tells a domain file is the one read before.
+type Identity = (u64, u64, u64, i64, u32);
 
 impl LibvirtSource {
     /// Reads the files `config` gives: one that cannot be read or parsed is bad input.
@@ -99,7 +111,7 @@ impl LibvirtSource {
         if config.enabled {
             for path in &config.xml_files {
                 given.push(DomainFile {
-                    domain: libvirt::load_domain(path)?,
+                    domain: Arc::new(libvirt::load_domain(path)?),
                     path: path.clone(),
                     origin: Origin::Given,
                 });
@@ -108,11 +120,13 @@ impl LibvirtSource {
         Ok(Self {
             config: config.clone(),
             given,
+            read_before: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The domains now: libvirt's directories read again, and the files given.
-    pub(crate) fn read_now(&self) -> Domains {
+    /// The domains now: libvirt's directories read again (`jobs` files at a time), and the
+    /// files given.
+    pub(crate) fn read_now(&self, jobs: NonZeroUsize) -> Domains {
         let mut domains = Domains {
             enabled: self.config.enabled,
             ..Domains::default()
@@ -129,19 +143,65 @@ impl LibvirtSource {
                 domains.files.extend(self.given.iter().cloned());
             }
             domains.read |= dir.is_dir();
-            let (read, errors) = libvirt::read_domains(dir);
-            domains
-                .files
-                .extend(read.into_iter().map(|(path, domain)| DomainFile {
-                    path,
-                    origin,
-                    domain,
-                }));
-            domains
-                .unreadable
-                .extend(errors.into_iter().map(|err| unreadable_domain(&err)));
+            self.read_dir(dir, origin, jobs, &mut domains);
         }
         domains
+    }
+
+    /// Reads the domain files of `dir` into `domains`, up to `jobs` at a time, in the order of
+    /// their names.
+    fn read_dir(&self, dir: &Path, origin: Origin, jobs: NonZeroUsize, domains: &mut Domains) {
+        let (opened, names) = match libvirt::list_domains(dir) {
+            Ok(Some(listed)) => listed,
+            Ok(None) => return,
+            Err(source) => {
+                let path = dir.to_owned();
+                domains
+                    .unreadable
+                    .push(unreadable_domain(&DomainError::Read { path, source }));
+                return;
+            }
+        };
+        let read = pool::map(&names, jobs, |_| 0, |name| self.read_file(&opened, name));
+        for (name, result) in names.iter().zip(read) {
+            match result {
+                Ok(Some(domain)) => domains.files.push(DomainFile {
+                    path: opened.join(name),
+                    origin,
+                    domain,
+                }),
+                // Gone since the listing: no longer a domain.
+                Ok(None) => {}
+                Err(err) => domains.unreadable.push(unreadable_domain(&err)),
+            }
+        }
+    }
+
+    /// One domain file of a listed directory: the domain read before, if the file is still the
+    /// same, else read now.
+    fn read_file(&self, dir: &Dir, name: &OsStr) -> Result<Option<Arc<Domain>>, DomainError> {
+        let path = dir.join(name);
+        let stat = dir.stat(name).map_err(|source| DomainError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let Some(stat) = stat else { return Ok(None) };
+        let identity = (stat.dev, stat.ino, stat.size, stat.mtime, stat.mtime_nsec);
+        let cache = || {
+            self.read_before
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some((known, domain)) = cache().get(&path)
+            && *known == identity
+        {
+            return Ok(Some(Arc::clone(domain)));
+        }
+        let domain = libvirt::read_listed(dir, name)?.map(Arc::new);
+        if let Some(domain) = &domain {
+            cache().insert(path, (identity, Arc::clone(domain)));
+        }
+        Ok(domain)
     }
 }
 
@@ -198,7 +258,7 @@ impl DeclaredDisks {
             &DomainFile {
                 path,
                 origin: Origin::InstanceDir,
-                domain,
+                domain: Arc::new(domain),
             },
         );
         declared
@@ -308,5 +368,46 @@ impl Domains {
             }
         }
         records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source_of(run_dir: &Path) -> LibvirtSource {
+        let config = LibvirtConfig {
+            enabled: true,
+            config_dir: run_dir.join("absent"),
+            run_dir: run_dir.to_owned(),
+            xml_files: Vec::new(),
+        };
+        LibvirtSource::open(&config).expect("no files given")
+    }
+
+    fn domain(name: &str) -> String {
+        format!("<domain type='kvm'><name>{name}</name><uuid>u-{name}</uuid></domain>")
+    }
+
+    #[test]
+    fn a_domain_file_is_parsed_again_only_once_it_changes() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("guest.xml");
+        fs::write(&file, domain("first")).expect("a domain");
+        let source = source_of(dir.path());
+        let jobs = NonZeroUsize::MIN;
+        let first = source.read_now(jobs);
+        let again = source.read_now(jobs);
+        assert!(Arc::ptr_eq(&first.files[0].domain, &again.files[0].domain));
+        // libvirt rewrites a status file by renaming a new one over it.
+        let new = dir.path().join(".guest.xml.new");
+        fs::write(&new, domain("second")).expect("a domain");
+        fs::rename(&new, &file).expect("renamed");
+        let changed = source.read_now(jobs);
+        assert_eq!(changed.files.len(), 1);
+        assert_eq!(changed.files[0].domain.name.as_deref(), Some("second"));
+        fs::remove_file(&file).expect("removed");
+        assert!(source.read_now(jobs).files.is_empty());
+        assert!(source.read_now(jobs).read, "the directory exists");
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn survey(
     base: &Dir,
     jobs: NonZeroUsize,
 ) -> Result<Surveyed, ScanError> {
-    let domains = libvirt.read_now();
+    let domains = libvirt.read_now(jobs);
     let declared = domains.declared_disks(&InstanceRoots::of(&config.instances_path));
     let mut scan = scan_with_jobs(config, base, jobs, declared)?;
     let warnings = bring_into(&domains, &mut scan, config);

@@ -70,4 +70,4 @@ pub use domain::Domain;
 pub use error::{DomainError, MAX_DOMAIN_LEN};
 pub use nova::{Flavor, NOVA_NAMESPACE, NOVA_NAMESPACE_1_0, NovaMetadata, Owner, Root};
 pub use parse::parse_domain;
-pub use read::{load_domain, read_domains};
+pub use read::{list_domains, load_domain, read_domains, read_listed};

@@ -1,6 +1,6 @@
 //! Reading domain XML files: one the operator names, or every one of a directory.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -23,39 +23,56 @@ pub fn load_domain(path: &Path) -> Result<Domain, DomainError> {
     parse_domain(path, &bytes)
 }
 
-/// Every domain of the directory `dir` (`/etc/libvirt/qemu`, `/run/libvirt/qemu`): each entry
-/// named `*.xml` that is not a directory, in the order of their names, with the errors of those
+/// The domain files of the directory `dir` (`/etc/libvirt/qemu`, `/run/libvirt/qemu`): its
+/// entries named `*.xml` that are not directories, in the order of their names, with the
+/// directory opened to read them ([`read_listed`]). `None` when the directory does not exist.
+pub fn list_domains(dir: &Path) -> io::Result<Option<(Dir, Vec<OsString>)>> {
+    let opened = match Dir::open(dir) {
+        Ok(opened) => opened,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let names = opened
+        .entries()?
+        .into_iter()
+        .filter(|(name, kind)| *kind != Kind::Directory && is_xml(name))
+        .map(|(name, _)| name)
+        .collect();
+    Ok(Some((opened, names)))
+}
+
+/// Reads the domain file `name` of `dir`, as [`list_domains`] listed it, through
+/// [`cachectl_fs::Dir::read_small`]: a symlink, FIFO, device or file with other hard links is
+/// refused, never followed or waited on. `None` when it is gone since the listing.
+pub fn read_listed(dir: &Dir, name: &OsStr) -> Result<Option<Domain>, DomainError> {
+    let path = dir.join(name);
+    match dir.read_small(name, MAX_DOMAIN_LEN) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => parse_domain(&path, &bytes).map(Some),
+        Err(source) => Err(DomainError::Read { path, source }),
+    }
+}
+
+/// Every domain of the directory `dir`, in the order of their names, with the errors of those
 /// that cannot be read or parsed (a file that does not parse stops nothing). A directory that
 /// does not exist holds no domain.
-///
-/// Entries are read through [`cachectl_fs::Dir::read_small`]: a symlink, FIFO, device or file
-/// with other hard links is refused (an error in the list), never followed or waited on.
 pub fn read_domains(dir: &Path) -> (Vec<(PathBuf, Domain)>, Vec<DomainError>) {
-    let read_error = |path: &Path, source| DomainError::Read {
-        path: path.to_owned(),
-        source,
+    let (opened, names) = match list_domains(dir) {
+        Ok(Some(listed)) => listed,
+        Ok(None) => return (Vec::new(), Vec::new()),
+        Err(source) => {
+            let path = dir.to_owned();
+            return (Vec::new(), vec![DomainError::Read { path, source }]);
+        }
     };
-    let entries = match Dir::open(dir).and_then(|opened| Ok((opened.entries()?, opened))) {
-        Ok(listed) => listed,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
-        Err(err) => return (Vec::new(), vec![read_error(dir, err)]),
-    };
-    let (names, opened) = entries;
     let mut domains = Vec::new();
     let mut errors = Vec::new();
-    for (name, kind) in names {
-        if kind == Kind::Directory || !is_xml(&name) {
-            continue;
-        }
-        let path = opened.join(&name);
-        match opened.read_small(&name, MAX_DOMAIN_LEN) {
+    for name in names {
+        match read_listed(&opened, &name) {
+            Ok(Some(domain)) => domains.push((opened.join(&name), domain)),
             // Gone since the listing: no longer a domain.
             Ok(None) => {}
-            Ok(Some(bytes)) => match parse_domain(&path, &bytes) {
-                Ok(domain) => domains.push((path, domain)),
-                Err(err) => errors.push(err),
-            },
-            Err(err) => errors.push(read_error(&path, err)),
+            Err(err) => errors.push(err),
         }
     }
     (domains, errors)
