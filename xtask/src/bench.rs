@@ -475,6 +475,10 @@ fn random_file(path: &Path, len: u64, seed: u64) -> io::Result<()> {
 struct BenchHost {
     instances_path: PathBuf,
     inventory: PathBuf,
+    /// libvirt's definitions of its guests (one per instance) and the status XML of the
+    /// running ones (every other), as `/etc/libvirt/qemu` and `/run/libvirt/qemu` hold them.
+    libvirt_config_dir: PathBuf,
+    libvirt_run_dir: PathBuf,
     /// Every qcow2 disk under the instances path.
     disks: Vec<PathBuf>,
 }
@@ -500,9 +504,20 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
             cachectl,
             &[&args[..], &["--jobs", "1"]].concat(),
         )?;
+        let by_libvirt = libvirt_audit_args(&host);
+        let by_libvirt: Vec<&str> = by_libvirt.iter().map(String::as_str).collect();
+        let libvirt = measure(options.runs, cachectl, &by_libvirt)?;
+        let _ = writeln!(
+            notes,
+            "\nAt {n} instances, reading libvirt's {} domain files instead of the inventory takes {:.0} ms more ({:.2}x the audit by the inventory).",
+            n + n.div_ceil(2),
+            (libvirt.wall.as_secs_f64() - cost.wall.as_secs_f64()) * 1e3,
+            libvirt.wall.as_secs_f64() / cost.wall.as_secs_f64()
+        );
         for (name, cost) in [
             ("cachectl audit", cost),
             ("cachectl audit --jobs 1", sequential),
+            ("cachectl audit, by libvirt's domains", libvirt),
         ] {
             let _ = writeln!(text, "| {n} instances | `{name}` | {} |", cells(&cost, n));
         }
@@ -551,19 +566,39 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
 
 /// An audit of `host` by its inventory alone: no nova.conf or libvirt of the machine's.
 fn audit_args(host: &BenchHost) -> Vec<String> {
-    vec![
-        "--no-config".to_owned(),
-        "--no-libvirt".to_owned(),
-        "--instances-path".to_owned(),
-        host.instances_path.display().to_string(),
-        "--host".to_owned(),
-        BENCH_HOST.to_owned(),
-        "audit".to_owned(),
-        "--inventory".to_owned(),
-        host.inventory.display().to_string(),
-        "--format".to_owned(),
-        "json".to_owned(),
-    ]
+    let inventory = host.inventory.display().to_string();
+    host_audit(host, &["--no-libvirt"], &["--inventory", &inventory])
+}
+
+/// An audit of `host` by libvirt's domains instead of an inventory.
+fn libvirt_audit_args(host: &BenchHost) -> Vec<String> {
+    let config_dir = host.libvirt_config_dir.display().to_string();
+    let run_dir = host.libvirt_run_dir.display().to_string();
+    let libvirt = [
+        "--libvirt-config-dir",
+        &config_dir,
+        "--libvirt-run-dir",
+        &run_dir,
+    ];
+    host_audit(host, &libvirt, &[])
+}
+
+/// `cachectl --no-config <global> --instances-path … --host … audit --format json <pass>`.
+fn host_audit(host: &BenchHost, global: &[&str], pass: &[&str]) -> Vec<String> {
+    let instances = host.instances_path.display().to_string();
+    let head = [
+        "--no-config",
+        "--instances-path",
+        &instances,
+        "--host",
+        BENCH_HOST,
+    ];
+    let audit = ["audit", "--format", "json"];
+    [&head[..], global, &audit, pass]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One `qemu-img info` process per disk of `sample`, as Nova runs them.
@@ -636,8 +671,19 @@ fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
     let cache = build_cache(&instances_path)?;
     let mut records = Vec::with_capacity(n);
     let mut disks = Vec::new();
+    let libvirt_config_dir = dir.join("libvirt/qemu");
+    let libvirt_run_dir = dir.join("run/libvirt/qemu");
+    for path in [&libvirt_config_dir, &libvirt_run_dir] {
+        fs::create_dir_all(path).map_err(|err| write_error(path, err))?;
+    }
     for i in 0..n {
+        let first = disks.len();
         records.push(build_instance(&instances_path, &cache, i, &mut disks)?);
+        let domains = DomainDirs {
+            config: &libvirt_config_dir,
+            run: &libvirt_run_dir,
+        };
+        write_domain(&domains, &cache, i, &disks[first..])?;
     }
     let inventory = dir.join("inventory.json");
     fs::write(
@@ -653,6 +699,8 @@ fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
     Ok(BenchHost {
         instances_path,
         inventory,
+        libvirt_config_dir,
+        libvirt_run_dir,
         disks,
     })
 }
@@ -765,6 +813,70 @@ fn build_instance(
     Ok(format!(
         r#"  {{"uuid": "{uuid}", "name": "{name}", "host": "{BENCH_HOST}", "image_ref": "{image_id}", "vm_state": "active", "task_state": null, "os_type": "linux"{extra}}}"#
     ))
+}
+
+/// Where a bench host's libvirt keeps its domains.
+struct DomainDirs<'a> {
+    config: &'a Path,
+    run: &'a Path,
+}
+
+/// Instance `i`'s domain as Nova defines it (its metadata and its `disks`), and, for every
+/// other instance, libvirt's status XML of it running (each disk's chain to its base).
+fn write_domain(
+    dirs: &DomainDirs<'_>,
+    cache: &HostCache,
+    i: usize,
+    disks: &[PathBuf],
+) -> Result<(), String> {
+    let uuid = format!("{i:08x}-1111-4222-8333-{i:012x}");
+    let name = format!("instance-{i:08x}");
+    let (image_id, image_fp) = &cache.images[i % IMAGES];
+    // The base each disk is an overlay on, as `build_instance` makes them.
+    let base_of = |disk: &Path| {
+        let base = match disk.file_name().and_then(|n| n.to_str()) {
+            Some("disk.swap") => cache.swap.as_str(),
+            Some("disk.local") => cache.ephemeral.as_str(),
+            _ => image_fp.as_str(),
+        };
+        cache.base.join(base).display().to_string()
+    };
+    let domain = |running: bool| {
+        let mut devices = String::new();
+        for (k, disk) in disks.iter().enumerate() {
+            let chain = if running {
+                format!(
+                    "<backingStore type='file'><format type='raw'/><source file='{}'/><backingStore/></backingStore>",
+                    base_of(disk)
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                devices,
+                "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/>{chain}<target dev='vd{}' bus='virtio'/></disk>",
+                disk.display(),
+                char::from(b'a' + u8::try_from(k).unwrap_or(0))
+            );
+        }
+        format!(
+            "<domain type='kvm'><name>{name}</name><uuid>{uuid}</uuid><metadata><nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'><nova:name>bench-{i}</nova:name><nova:flavor name='m1'><nova:memory>2048</nova:memory><nova:disk>20</nova:disk><nova:swap>{}</nova:swap><nova:ephemeral>{}</nova:ephemeral><nova:vcpus>1</nova:vcpus></nova:flavor><nova:root type='image' uuid='{image_id}'/></nova:instance></metadata><memory unit='KiB'>2097152</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>{devices}</devices></domain>\n",
+            if disks.len() > 1 { 512 } else { 0 },
+            if disks.len() > 1 { 20 } else { 0 },
+        )
+    };
+    let defined = dirs.config.join(format!("{name}.xml"));
+    fs::write(&defined, domain(false)).map_err(|err| write_error(&defined, err))?;
+    if i.is_multiple_of(2) {
+        let status = dirs.run.join(format!("{name}.xml"));
+        let xml = format!(
+            "<domstatus state='running' reason='booted' pid='{}'>{}</domstatus>\n",
+            1000 + i,
+            domain(true)
+        );
+        fs::write(&status, xml).map_err(|err| write_error(&status, err))?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` leaving its all-zero 4 KiB blocks as holes: an empty qcow2 image is mostly
