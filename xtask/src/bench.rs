@@ -507,13 +507,7 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
         let by_libvirt = libvirt_audit_args(&host);
         let by_libvirt: Vec<&str> = by_libvirt.iter().map(String::as_str).collect();
         let libvirt = measure(options.runs, cachectl, &by_libvirt)?;
-        let _ = writeln!(
-            notes,
-            "\nAt {n} instances, reading libvirt's {} domain files instead of the inventory takes {:.0} ms more ({:.2}x the audit by the inventory).",
-            n + n.div_ceil(2),
-            (libvirt.wall.as_secs_f64() - cost.wall.as_secs_f64()) * 1e3,
-            libvirt.wall.as_secs_f64() / cost.wall.as_secs_f64()
-        );
+        notes.push_str(&libvirt_note(n, &cost, &libvirt));
         for (name, cost) in [
             ("cachectl audit", cost),
             ("cachectl audit --jobs 1", sequential),
@@ -562,6 +556,20 @@ fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<Strin
     text.push_str(&notes);
     text.push_str(&growth_text(&growth));
     Ok(text)
+}
+
+/// What reading libvirt's domains costs over the inventory, at `n` instances.
+fn libvirt_note(n: usize, by_inventory: &Cost, by_libvirt: &Cost) -> String {
+    let (inventory, libvirt) = (
+        by_inventory.wall.as_secs_f64(),
+        by_libvirt.wall.as_secs_f64(),
+    );
+    format!(
+        "\nAt {n} instances, reading libvirt's {} domain files instead of the inventory takes {:.0} ms more ({:.2}x the audit by the inventory).\n",
+        n + n.div_ceil(2),
+        (libvirt - inventory) * 1e3,
+        libvirt / inventory
+    )
 }
 
 /// An audit of `host` by its inventory alone: no nova.conf or libvirt of the machine's.
