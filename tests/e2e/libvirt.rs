@@ -246,6 +246,14 @@ fn libvirt_xml_reads_virsh_dumpxml_from_a_file_or_standard_input() {
         .run(&["audit", "--format", "json", "--libvirt-xml", &given])
         .json();
     assert_eq!(state_of(&report, &fp(IMAGE_B)), "in_use");
+    // Standard input is read once.
+    let run = host.run(&["audit", "--libvirt-xml", "-", "--inventory", "-"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("standard input can be read once"),
+        "{}",
+        run.stderr
+    );
     // Bad input: one line naming the file and the place, exit 3, nothing done.
     fs::write(&given, "<domain>\n<name>").expect("written");
     let run = host.run(&["clean", "--libvirt-xml", &given]);

@@ -269,6 +269,20 @@ fn run_pass(
                 .to_owned(),
         ));
     }
+    let stdin_readers = [args.inventory.as_ref(), args.ack_unreadable.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(&args.libvirt_xml)
+        .filter(|path| path.as_os_str() == "-")
+        .count();
+    if stdin_readers > 1 {
+        return Err(CommandError::new(
+            ExitCode::Usage,
+            "standard input can be read once: give `-` to only one of --inventory, \
+             --ack-unreadable and --libvirt-xml"
+                .to_owned(),
+        ));
+    }
     let settings = settings(cli)?;
     let config = PassConfig {
         inventory: args.inventory.clone(),
