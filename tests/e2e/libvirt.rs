@@ -104,6 +104,76 @@ fn a_disk_libvirt_opens_raw_is_never_probed() {
     assert_eq!(state_of(&declared, &fp(IMAGE_A)), "removable");
 }
 
+/// A domain of instance `uuid` whose root disk is `<uuid>/disk` in `format`, defined or running.
+fn domain_of(host: &Host, uuid: &str, format: &str, running: bool) {
+    let disk = host.instances.join(uuid).join("disk");
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format,
+        chain: None,
+    }];
+    let xml = nova_domain(uuid, "instance-0000002a", IMAGE_A, 0, &disks, running);
+    host.domain("instance-0000002a", &xml, running);
+}
+
+#[test]
+fn a_raw_that_not_every_declarer_says_spares_no_probe_and_the_disagreement_is_reported() {
+    // The running guest was started raw; its definition (fixed with `virsh edit`, for the
+    // next boot) and Nova's disk.info say qcow2: at the next start QEMU opens the overlay and
+    // needs its base.
+    for (run, etc, disk_info) in [
+        (Some("raw"), "qcow2", Some("qcow2")),
+        (None, "raw", Some("qcow2")),
+        (None, "qcow2", Some("raw")),
+    ] {
+        let host = Host::new();
+        host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+        let disk = host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+        if let Some(format) = run {
+            domain_of(&host, UUID_A, format, true);
+        }
+        domain_of(&host, UUID_A, etc, false);
+        if let Some(format) = disk_info {
+            let info = json!({ disk.display().to_string(): format }).to_string();
+            host.file(&format!("{UUID_A}/disk.info"), info.as_bytes());
+        }
+        let run_ = host.run(&["clean", "--format", "json"]);
+        assert_eq!(run_.code, 0, "{}", run_.stderr);
+        let report = run_.json();
+        assert_eq!(
+            state_of(&report, &fp(IMAGE_A)),
+            "in_use",
+            "{run:?} {etc} {disk_info:?}"
+        );
+        assert!(host.has(&fp(IMAGE_A)));
+        let warning = warning(&report, "libvirt_format_differs");
+        assert!(
+            warning.starts_with(&format!("the formats of {UUID_A}/disk: "))
+                && warning.ends_with("; read as its header says"),
+            "{warning}"
+        );
+    }
+}
+
+#[test]
+fn a_domain_that_gives_no_format_leaves_disk_infos_raw_unprobed() {
+    // The guest wrote a broken qcow2 header into its raw disk: read, it would stop every
+    // removal; disk.info says raw and libvirt gives no format, so it is not read.
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    let mut header = b"QFI\xfb\x00\x00\x00\x03".to_vec();
+    header.extend([0u8; 12]);
+    header.extend(40u32.to_be_bytes());
+    header.resize(4096, 0);
+    let disk = host.file(&format!("{UUID_A}/disk"), &header);
+    let info = json!({ disk.display().to_string(): "raw" }).to_string();
+    host.file(&format!("{UUID_A}/disk.info"), info.as_bytes());
+    domain_of(&host, UUID_A, "", false);
+    let run = host.run(&["clean", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(state_of(&run.json(), &fp(IMAGE_B)), "removed");
+}
+
 #[test]
 fn a_disk_libvirt_opens_as_qcow2_that_reads_as_another_format_stops_removals() {
     let host = Host::new();

@@ -539,8 +539,9 @@ pub fn reason_of(report: &serde_json::Value, name: &str) -> String {
         .to_owned()
 }
 
-/// A disk of a domain for [`nova_domain`]: its file, the format libvirt opens it in, and, for a
-/// running guest, the backing chain libvirt states (files and formats, top first).
+/// A disk of a domain for [`nova_domain`]: its file, the format libvirt opens it in (`""`: no
+/// `type` in its `<driver>`), and, for a running guest, the backing chain libvirt states (files
+/// and formats, top first).
 pub struct DomainDiskSpec<'a> {
     pub file: &'a Path,
     pub format: &'a str,
@@ -571,9 +572,13 @@ pub fn nova_domain(
             chain.push_str(&"</backingStore>".repeat(stores.len()));
         }
         devices.push_str(&format!(
-            "<disk type='file' device='disk'><driver name='qemu' type='{}' cache='none'/>\
+            "<disk type='file' device='disk'><driver name='qemu'{} cache='none'/>\
              <source file='{}'/>{chain}<target dev='vd{}' bus='virtio'/></disk>\n",
-            disk.format,
+            if disk.format.is_empty() {
+                String::new()
+            } else {
+                format!(" type='{}'", disk.format)
+            },
             disk.file.display(),
             char::from(b'a' + u8::try_from(i).expect("a few disks")),
         ));

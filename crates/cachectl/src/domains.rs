@@ -50,6 +50,16 @@ pub(crate) enum Origin {
 }
 
 impl Origin {
+    /// How reports call a domain from here.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Given => "given",
+            Self::Defined => "defined",
+            Self::InstanceDir => "snapshot",
+        }
+    }
+
     /// Whether its disks carry the backing chain libvirt probed (a running guest's do).
     pub(crate) fn states_live_chains(self) -> bool {
         matches!(self, Self::Running | Self::Given)
@@ -220,14 +230,14 @@ fn unreadable_domain(err: &DomainError) -> UnreadableFile {
     }
 }
 
-/// A file a domain names as a disk or in a disk's chain, as the scan is told of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A file domains name as a disk or in a disk's chain, as the scan is told of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DeclaredDisk {
-    /// The format to read it in; `None`: probe it (libvirt gave none, or only an instance's
-    /// `libvirt.xml` said `raw`, which is not trusted to spare a file its probe).
-    pub format: Option<String>,
-    /// The domain that names it.
-    pub domain: String,
+    /// What each domain naming it says, most trusted first: the domain (`running domain
+    /// "instance-0000002a"`) and the format it gives. `None`: it gives none (libvirt then
+    /// probes, or an instance's `libvirt.xml` said `raw`, which is not trusted to spare a file
+    /// its probe).
+    pub formats: Vec<(String, Option<String>)>,
 }
 
 /// The files domains name under the instances path, by their path relative to it.
@@ -277,12 +287,14 @@ impl DeclaredDisks {
                 };
                 let trusted = file.origin != Origin::InstanceDir;
                 let format = format.filter(|f| trusted || *f != "raw").map(str::to_owned);
-                self.by_path
-                    .entry(relative)
-                    .or_insert_with(|| DeclaredDisk {
-                        format,
-                        domain: file.label(),
-                    });
+                let who = format!("{} domain {}", file.origin.as_str(), file.label());
+                let said = &mut self.by_path.entry(relative).or_default().formats;
+                if !said
+                    .iter()
+                    .any(|(earlier, f)| *earlier == who && *f == format)
+                {
+                    said.push((who, format));
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ use cachectl_policy::{
 use cachectl_qcow2::{BackingTarget, ChainError, Format, ReadError, walk_chain};
 use cachectl_sources::libvirt;
 
-use crate::domains::{DeclaredDisks, InstanceRoots};
+use crate::domains::{DeclaredDisk, DeclaredDisks, InstanceRoots};
 use crate::locks::LOCKS_DIR;
 use crate::pool;
 use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
@@ -103,6 +103,9 @@ pub struct Scan {
     pub probed: usize,
     /// Temporary files of interrupted `compute_nodes` writes, in the instances path.
     pub registry_leftovers: Vec<OsString>,
+    /// Disks whose declarers (libvirt's domains, `disk.info`) give different formats: each
+    /// read as its header says, and reported.
+    pub format_disputes: Vec<String>,
 }
 
 /// The cache directory or the instances path cannot be listed.
@@ -195,6 +198,7 @@ pub(crate) fn scan_with_jobs(
                 scanner.visited_dirs.extend(dirs);
                 scan.disks.extend(found.disks);
                 scan.unreadable.extend(found.unreadable);
+                scan.format_disputes.extend(found.format_disputes);
                 scan.probed += found.probed;
             }
         }
@@ -261,24 +265,53 @@ struct CacheIndex {
 }
 
 impl CacheIndex {
-    /// Why a file of an instance directory is read, and in which format: libvirt's word first,
-    /// then Nova's `disk.info`, then the instance's `libvirt.xml` snapshot, then its name.
+    /// Why a file of an instance directory is read, and in which format, from what libvirt's
+    /// domains and Nova's `disk.info` say of it (the instance's `libvirt.xml` snapshot only
+    /// where neither gives a format). A format is required only where all who give one agree:
+    /// `raw` spares the file its probe only then. Where they disagree, the file is probed and
+    /// read as its header says, and the disagreement is returned to be reported.
     fn declared<'d>(
         &'d self,
         relative: &str,
         name: &OsStr,
         disk_info: &'d HashMap<OsString, String>,
         snapshot: &'d DeclaredDisks,
-    ) -> Declared<'d> {
-        if let Some(disk) = self.declared.get(relative) {
-            return Declared::Libvirt(disk.format.as_deref());
-        }
+    ) -> (Declared<'d>, Option<String>) {
+        let libvirt = self.declared.get(relative);
+        let given = |disk: Option<&'d DeclaredDisk>| {
+            disk.into_iter()
+                .flat_map(|d| &d.formats)
+                .filter_map(|(who, format)| Some((who.as_str(), format.as_deref()?)))
+        };
+        let mut said: Vec<(&str, &str)> = given(libvirt).collect();
         if let Some(format) = disk_info.get(name) {
-            return Declared::DiskInfo(format);
+            said.push(("its disk.info", format));
         }
-        match snapshot.get(relative) {
-            Some(disk) => Declared::Libvirt(disk.format.as_deref()),
-            None => Declared::by_name(name),
+        let from_snapshot = snapshot.get(relative);
+        if said.is_empty() {
+            said.extend(given(from_snapshot));
+        }
+        let named = libvirt.is_some() || from_snapshot.is_some();
+        let mut formats: Vec<&str> = said.iter().map(|(_, format)| *format).collect();
+        formats.sort_unstable();
+        formats.dedup();
+        match (formats.as_slice(), named) {
+            ([], false) => (Declared::by_name(name), None),
+            ([], true) => (Declared::Libvirt(None), None),
+            ([format], false) => (Declared::DiskInfo(format), None),
+            ([format], true) => (Declared::Libvirt(Some(format)), None),
+            (_, _) => {
+                let who: Vec<String> = said
+                    .iter()
+                    .map(|(who, format)| format!("{who} says {}", quote(format)))
+                    .collect();
+                let dispute = format!(
+                    "{}: {}; read as its header says",
+                    quote(relative),
+                    who.join(", ")
+                );
+                (Declared::Libvirt(None), Some(dispute))
+            }
         }
     }
 
@@ -353,10 +386,14 @@ impl<'a> Scanner<'a> {
         if entry.is_dir {
             self.walk(root, &entry.path, Some(&entry.name), 1, scan);
         } else {
-            let declared = match self.index.declared.get(&entry.name) {
-                Some(disk) => Declared::Libvirt(disk.format.as_deref()),
-                None => Declared::by_name(OsStr::new(&entry.name)),
-            };
+            let (no_disk_info, no_snapshot) = (HashMap::new(), DeclaredDisks::default());
+            let (declared, dispute) = self.index.declared(
+                &entry.name,
+                OsStr::new(&entry.name),
+                &no_disk_info,
+                &no_snapshot,
+            );
+            scan.format_disputes.extend(dispute);
             self.probe(root, &entry.path, None, entry.file_type, declared, scan);
         }
     }
@@ -413,7 +450,8 @@ impl<'a> Scanner<'a> {
             }
             let relative = relative_display(root, &path);
             let index = self.index;
-            let declared = index.declared(&relative, &name, &disk_info, &snapshot);
+            let (declared, dispute) = index.declared(&relative, &name, &disk_info, &snapshot);
+            scan.format_disputes.extend(dispute);
             if declared.is_raw() && !file_type.is_dir() {
                 // QEMU opens it raw, never probing its bytes (guest data: a tenant's to write):
                 // it uses a cache file only by being one (a link).

@@ -126,6 +126,12 @@ fn bring_into(domains: &Domains, scan: &mut Scan, config: &ScanConfig) -> Vec<Wa
         }
     }
     scan.unreadable.extend(domains.unreadable.iter().cloned());
+    for dispute in std::mem::take(&mut scan.format_disputes) {
+        warnings.push(WarningEntry::new(
+            WarningCode::LibvirtFormatDiffers,
+            format_args!("the formats of {dispute}"),
+        ));
+    }
     warnings
 }
 

@@ -86,6 +86,8 @@ pub(crate) enum WarningCode {
     LibvirtDiskMissing,
     /// The backing chain libvirt states for a disk is not the one its headers say.
     LibvirtChainDiffers,
+    /// libvirt's domains and `disk.info` give a disk different formats.
+    LibvirtFormatDiffers,
     /// Who shares the storage is unknown: every record counted.
     StorageUsersUnknown,
     /// `compute_nodes` is empty.
