@@ -231,6 +231,30 @@ fn a_running_guests_chain_keeps_what_it_names_and_a_disagreement_is_reported() {
 }
 
 #[test]
+fn domains_that_name_the_instances_path_another_way_still_count() {
+    // libvirt names `/var/lib/nova/instances`, a symlink to the directory given to cachectl.
+    let host = Host::new();
+    host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
+    host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
+    host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
+    let link = host.root().join("nova-instances");
+    std::os::unix::fs::symlink(&host.instances, &link).expect("a symlink");
+    let disk = link.join(UUID_A).join("disk");
+    let image_b = link.join("_base").join(fp(IMAGE_B));
+    let chain = [(image_b.as_path(), "raw")];
+    let disks = [DomainDiskSpec {
+        file: &disk,
+        format: "qcow2",
+        chain: Some(&chain),
+    }];
+    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
+    host.domain("instance-0000002a", &xml, true);
+    let report = host.run(&["audit", "--format", "json"]).json();
+    assert_eq!(state_of(&report, &fp(IMAGE_B)), "in_use");
+    assert!(warning_codes(&report).contains(&"libvirt_chain_differs".to_owned()));
+}
+
+#[test]
 fn a_running_guests_chain_that_agrees_says_nothing() {
     let host = Host::new();
     let image_a = host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);

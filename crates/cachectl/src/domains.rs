@@ -317,9 +317,11 @@ pub(crate) fn file_disks(domain: &Domain) -> impl Iterator<Item = &DomainDisk> {
 }
 
 /// The instances path as domains may name it: as given, and as the kernel resolves it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct InstanceRoots {
     roots: Vec<PathBuf>,
+    /// Directories domains name, as the kernel resolves them.
+    resolved_dirs: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 impl InstanceRoots {
@@ -331,12 +333,24 @@ impl InstanceRoots {
         {
             roots.push(resolved);
         }
-        Self { roots }
+        Self {
+            roots,
+            resolved_dirs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `path` relative to the instances path, as the scan shows paths (`<uuid>/disk`); `None`
-    /// for a path elsewhere, or one that climbs out (`..`).
+    /// for a path elsewhere, or one that climbs out (`..`). A path that names the instances
+    /// path another way (libvirt's `/var/lib/nova/instances`, a symlink to the directory given
+    /// with `--instances-path`) is matched as the kernel resolves its directory.
     pub(crate) fn relative(&self, path: &Path) -> Option<String> {
+        self.relative_as_written(path).or_else(|| {
+            let resolved = self.resolved_dir(path.parent()?)?;
+            self.relative_as_written(&resolved.join(path.file_name()?))
+        })
+    }
+
+    fn relative_as_written(&self, path: &Path) -> Option<String> {
         let rest = self
             .roots
             .iter()
@@ -350,6 +364,21 @@ impl InstanceRoots {
             }
         }
         (!parts.is_empty()).then(|| parts.join("/"))
+    }
+
+    /// `dir` as the kernel resolves it (once per directory), if it exists.
+    fn resolved_dir(&self, dir: &Path) -> Option<PathBuf> {
+        let resolved = || {
+            self.resolved_dirs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(known) = resolved().get(dir) {
+            return known.clone();
+        }
+        let found = fs::canonicalize(dir).ok();
+        resolved().insert(dir.to_owned(), found.clone());
+        found
     }
 }
 
