@@ -304,10 +304,16 @@ fn a_domain_file_of_libvirts_that_cannot_be_read_stops_removals() {
     );
     let run = host.run(&["clean", "--format", "json"]);
     assert_eq!(run.code, 4, "{}", run.stderr);
-    let warning = warning(&run.json(), "unreadable_file");
+    let report = run.json();
+    let warning = warning(&report, "unreadable_file");
     assert!(
         warning.contains(&format!("{}:2:10: expected 'name' tag", path.display())),
         "{warning}"
+    );
+    assert_eq!(report["unreadable_files"][0]["rule"], "libvirt_domain");
+    assert_eq!(
+        report["unreadable_files"][0]["path"],
+        path.display().to_string()
     );
     assert!(host.has(&fp(IMAGE_A)));
 }
@@ -371,6 +377,13 @@ fn with_no_libvirt_domains_are_not_read() {
     let run = host.run(&["audit", "--format", "json", "--no-libvirt"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(state_of(&run.json(), &fp(IMAGE_B)), "removable");
+    // Domains given with --no-libvirt: a contradiction, said as one.
+    let run = host.run(&["--no-libvirt", "audit", "--libvirt-xml", "dumpxml.xml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "cachectl: error: --libvirt-xml gives domains to read, --no-libvirt reads none: give one\n"
+    );
 }
 
 /// Runs a libvirt tool, failing with what to install when it is missing.

@@ -165,6 +165,9 @@ pub enum ReadAs {
     /// A libvirt domain names it as a disk or in a disk's backing chain: QEMU opens it, as
     /// above.
     Libvirt,
+    /// A domain definition of libvirt's (`/etc/libvirt/qemu`, `/run/libvirt/qemu`): what its
+    /// guest opens is not known, as above.
+    LibvirtDomain,
     /// A directory that cannot be walked: it may hold disks, as above.
     Directory,
     /// A cache file that stays, whose own backing chain cannot be read: what it is backed by is
@@ -187,6 +190,7 @@ impl ReadAs {
             Self::NovaDiskName => "nova_disk_name",
             Self::DiskInfo => "disk_info",
             Self::Libvirt => "libvirt",
+            Self::LibvirtDomain => "libvirt_domain",
             Self::Directory => "directory",
             Self::CacheFile => "cache_file",
             Self::OtherFile => "other_file",

@@ -498,6 +498,7 @@ fn read_as_rule(read_as: ReadAs) -> &'static str {
         ReadAs::NovaDiskName => "a disk by Nova's name for one",
         ReadAs::DiskInfo => "a disk its instance's disk.info lists",
         ReadAs::Libvirt => "a disk a libvirt domain names",
+        ReadAs::LibvirtDomain => "a domain of libvirt's: what its guest opens is not known",
         ReadAs::Directory => "a directory that may hold disks",
         ReadAs::CacheFile => "a cache file that stays, backed by what cannot be told",
         ReadAs::OtherFile => "not a declared disk",

@@ -118,6 +118,25 @@ fn servers_without_an_embedded_flavor_ask_for_microversion_2_47() {
 }
 
 #[test]
+fn one_page_of_several_is_refused() {
+    let page = r#"{"servers": [], "servers_links": [{"href": "http://nova/servers/detail?marker=u", "rel": "next"}]}"#;
+    check_error(
+        page,
+        "this is one page of the servers (servers_links has a \"next\" link): give them all \
+         (follow the links and merge the pages, or ask for fewer with ?host=HOST)",
+    );
+}
+
+#[test]
+fn a_server_list_with_no_host_at_all_is_a_non_admins_and_refused() {
+    check_error(
+        r#"[{"ID": "u1", "Task State": null, "Image ID": "i", "Host": null},
+            {"ID": "u2", "Task State": null, "Image ID": "i", "Host": null}]"#,
+        "no server has a Host: `openstack server list` shows it to admins only",
+    );
+}
+
+#[test]
 fn a_server_list_without_long_asks_for_it() {
     check_error(
         r#"[{"ID": "u", "Name": "web-1", "Status": "ACTIVE", "Networks": {}, "Image": "cirros",

@@ -283,6 +283,12 @@ fn run_pass(
                 .to_owned(),
         ));
     }
+    if cli.settings.no_libvirt && !args.libvirt_xml.is_empty() {
+        return Err(CommandError::new(
+            ExitCode::Usage,
+            "--libvirt-xml gives domains to read, --no-libvirt reads none: give one".to_owned(),
+        ));
+    }
     let settings = settings(cli)?;
     let config = PassConfig {
         inventory: args.inventory.clone(),

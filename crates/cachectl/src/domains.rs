@@ -220,8 +220,8 @@ fn unreadable_domain(err: &DomainError) -> UnreadableFile {
     let path = err.path();
     UnreadableFile {
         path: path.display().to_string(),
-        problem: format!("a libvirt domain that cannot be read: {err}"),
-        read_as: ReadAs::Libvirt,
+        problem: err.to_string(),
+        read_as: ReadAs::LibvirtDomain,
         identity: fs::metadata(path).ok().map(|meta| FileIdentity {
             ino: meta.ino(),
             size: meta.len(),

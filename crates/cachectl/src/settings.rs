@@ -30,12 +30,12 @@ pub(crate) const LIBVIRT_RUN_DIR: &str = "/run/libvirt/qemu";
 /// flags that override what they set.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct SettingsArgs {
-    /// A nova.conf file to read (repeatable; later files win) [default: /etc/nova/nova.conf,
-    /// where it exists].
+    /// A nova.conf file to read (repeatable; later files win) [default: /etc/nova/nova.conf
+    /// and /etc/nova/nova-compute.conf, where they exist].
     #[arg(long, global = true, value_name = "FILE")]
     pub config_file: Vec<PathBuf>,
     /// A directory of nova.conf files (`*.conf`, in sorted order) to read after the files
-    /// [default: /etc/nova/nova.conf.d, where it exists].
+    /// [default: /etc/nova/nova.conf.d and /etc/nova/nova-compute.conf.d, where they exist].
     #[arg(long, global = true, value_name = "DIR")]
     pub config_dir: Vec<PathBuf>,
     /// Read no nova.conf: flags and Nova's defaults only.
@@ -224,7 +224,8 @@ impl Settings {
         (self.images_type.value == ImagesType::Rbd).then(|| {
             format!(
                 "[libvirt] images_type = rbd ({}): instance disks are Ceph RBD images, not files \
-                 that use a local cache; nothing to do",
+                 that use a local cache; nothing to do (Nova's own pass cleans what it downloads \
+                 into the cache before importing it into Ceph; --images-type default audits it)",
                 self.images_type.from
             )
         })
@@ -287,9 +288,11 @@ impl Settings {
         }
     }
 
-    /// What the operator should know about these settings: that Nova's own pass removes files.
+    /// What the operator should know about these settings: that Nova's own pass removes files
+    /// (where cachectl looks after the cache: with no local cache, Nova's pass is what cleans
+    /// the downloads it leaves in `_base`).
     pub(crate) fn warnings(&self) -> Vec<WarningEntry> {
-        if !self.nova_pass_deletes() {
+        if !self.nova_pass_deletes() || self.no_local_cache().is_some() {
             return Vec::new();
         }
         vec![WarningEntry::new(

@@ -20,13 +20,20 @@ use std::path::{Path, PathBuf};
 use cachectl_naming::{escape_controls, quote};
 use cachectl_policy::Instance;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 /// The largest inventory read (a record is a few hundred bytes: this is millions of them).
 const MAX_INVENTORY_LEN: u64 = 1 << 30;
 
 /// What every shape error ends with.
 const SHAPES: &str = r#"expected {"instances": [...]} (cachectl's inventory), {"servers": [...]} (Nova's GET /servers/detail, microversion 2.47 or later) or [...] (openstack server list --long -f json)"#;
+
+/// A page of `GET /servers/detail` with a `next` link: the servers of the other pages are not
+/// in it, and what they use would look unused.
+const MORE_PAGES: &str = "this is one page of the servers (servers_links has a \"next\" link): \
+     give them all (follow the links and merge the pages, or ask for fewer with ?host=HOST)";
+
+/// `openstack server list` by someone who is not an admin: no server has a host.
+const NO_HOSTS: &str = "no server has a Host: `openstack server list` shows it to admins only";
 
 /// An inventory that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,19 +84,19 @@ pub struct Lack {
 const SERVER_LIST_LACKS: [Lack; 4] = [
     Lack {
         field: "OS-EXT-SRV-ATTR:instance_name",
-        cost: "instances are named by uuid, and an instance directory named after an instance                name (hosts older than Nova's Grizzly) is claimed by no record",
+        cost: "instances are named by uuid, and an instance directory named after an instance name (hosts older than Nova's Grizzly) is claimed by no record",
     },
     Lack {
         field: "flavor.swap, flavor.ephemeral",
-        cost: "a swap or ephemeral base is kept only while a disk backs onto it, not for every                instance whose flavor needs one (Nova makes it again when one is needed)",
+        cost: "a swap or ephemeral base is kept only while a disk backs onto it, not for every instance whose flavor needs one (Nova makes it again when one is needed)",
     },
     Lack {
         field: "OS-EXT-SRV-ATTR:kernel_id, OS-EXT-SRV-ATTR:ramdisk_id",
-        cost: "kernel and ramdisk bases age as unused originals (Nova downloads them again when                an instance needs them)",
+        cost: "kernel and ramdisk bases age as unused originals (Nova downloads them again when an instance needs them)",
     },
     Lack {
         field: "OS-EXT-STS:vm_state",
-        cost: "a resize is seen from the task state and from the statuses VERIFY_RESIZE and                REVERT_RESIZE only",
+        cost: "a resize is seen from the task state and from the statuses VERIFY_RESIZE and REVERT_RESIZE only",
     },
 ];
 
@@ -133,9 +140,16 @@ struct Document {
     instances: Option<Vec<records::Record>>,
     #[serde(default)]
     servers: Option<Vec<nova_api::Server>>,
-    /// The API's pagination links.
-    #[serde(default, rename = "servers_links")]
-    _links: Option<IgnoredAny>,
+    /// The API's pagination links: a `next` one means this is one page of several.
+    #[serde(default)]
+    servers_links: Vec<Link>,
+}
+
+/// A link of `servers_links` (its `href` is not read).
+#[derive(Deserialize)]
+struct Link {
+    #[serde(default)]
+    rel: Option<String>,
 }
 
 /// Reads an inventory from `path`, or from standard input when `path` is `-` (bounded, and a FIFO
@@ -159,11 +173,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, InventoryError> {
     match bytes.get(start) {
         Some(b'[') => {
             let rows: Vec<server_list::Row> = serde_json::from_slice(bytes).map_err(malformed)?;
-            Ok(placed(
-                Shape::ServerList,
-                rows,
-                server_list::Row::into_instance,
-            ))
+            let inventory = placed(Shape::ServerList, rows, server_list::Row::into_instance);
+            if inventory.instances.is_empty() && inventory.on_no_host > 0 {
+                return Err(malformed_at(path, bytes, start, NO_HOSTS));
+            }
+            Ok(inventory)
         }
         Some(b'{') => {
             let document: Document = serde_json::from_slice(bytes).map_err(malformed)?;
@@ -176,11 +190,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, InventoryError> {
                         .collect(),
                     on_no_host: 0,
                 }),
-                (None, Some(servers)) => Ok(placed(
-                    Shape::ServersDetail,
-                    servers,
-                    nova_api::Server::into_instance,
-                )),
+                (None, Some(servers)) => {
+                    if document
+                        .servers_links
+                        .iter()
+                        .any(|l| l.rel.as_deref() == Some("next"))
+                    {
+                        return Err(malformed_at(path, bytes, start, MORE_PAGES));
+                    }
+                    Ok(placed(
+                        Shape::ServersDetail,
+                        servers,
+                        nova_api::Server::into_instance,
+                    ))
+                }
                 (Some(_), Some(_)) => Err(malformed_at(
                     path,
                     bytes,

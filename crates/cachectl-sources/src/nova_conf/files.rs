@@ -17,11 +17,12 @@ use super::store::ParsedFile;
 use super::syntax::parse;
 use crate::input::read_input;
 
-/// The file Nova reads by default.
-pub const NOVA_CONF: &str = "/etc/nova/nova.conf";
+/// The files nova-compute reads by default (oslo.config's `find_config_files` for project
+/// `nova` and program `nova-compute`, in `/etc/nova`): those that exist, in this order.
+pub const DEFAULT_FILES: [&str; 2] = ["/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"];
 
-/// The config dir Nova reads by default.
-pub const NOVA_CONF_D: &str = "/etc/nova/nova.conf.d";
+/// The config dirs nova-compute reads by default (`find_config_dirs`): those that exist.
+pub const DEFAULT_DIRS: [&str; 2] = ["/etc/nova/nova.conf.d", "/etc/nova/nova-compute.conf.d"];
 
 /// The largest file read (nova.conf files are a few hundred KiB at most, comments included).
 pub const MAX_CONF_LEN: u64 = 1 << 20;
@@ -43,32 +44,37 @@ pub struct ConfigFiles {
 }
 
 impl ConfigFiles {
-    /// What Nova reads when given no option: [`NOVA_CONF`] then the `*.conf` of
-    /// [`NOVA_CONF_D`], those of them that exist.
+    /// What nova-compute reads when given no option: the [`DEFAULT_FILES`] then the `*.conf` of
+    /// the [`DEFAULT_DIRS`], those of them that exist.
     pub fn defaults() -> Self {
         Self::from_args(&[], &[])
     }
 
-    /// What Nova reads when given `--config-file FILE...` and `--config-dir DIR...` (the files
-    /// before the dirs): as oslo.config combines them with its defaults, the default file (if it
-    /// exists) first when no FILE is given, then the default dir (if it exists) when no DIR is
+    /// What nova-compute reads when given `--config-file FILE...` and `--config-dir DIR...`
+    /// (the files before the dirs; oslo.config reads the two in the order of the command line):
+    /// as oslo.config combines them with its defaults, the default files (those that exist)
+    /// first when no FILE is given, then the default dirs (those that exist) when no DIR is
     /// given, then the FILEs, then the DIRs.
     pub fn from_args(files: &[PathBuf], dirs: &[PathBuf]) -> Self {
-        Self::with_defaults(files, dirs, Path::new(NOVA_CONF), Path::new(NOVA_CONF_D))
+        let default_files = DEFAULT_FILES.map(Path::new);
+        let default_dirs = DEFAULT_DIRS.map(Path::new);
+        Self::with_defaults(files, dirs, &default_files, &default_dirs)
     }
 
     fn with_defaults(
         files: &[PathBuf],
         dirs: &[PathBuf],
-        default_file: &Path,
-        default_dir: &Path,
+        default_files: &[&Path],
+        default_dirs: &[&Path],
     ) -> Self {
         let mut sources = Vec::new();
-        if files.is_empty() && default_file.exists() {
-            sources.push(Source::File(default_file.to_owned()));
+        if files.is_empty() {
+            let found = default_files.iter().filter(|file| file.exists());
+            sources.extend(found.map(|file| Source::File(file.to_path_buf())));
         }
-        if dirs.is_empty() && default_dir.exists() {
-            sources.push(Source::Dir(default_dir.to_owned()));
+        if dirs.is_empty() {
+            let found = default_dirs.iter().filter(|dir| dir.exists());
+            sources.extend(found.map(|dir| Source::Dir(dir.to_path_buf())));
         }
         sources.extend(files.iter().cloned().map(Source::File));
         sources.extend(dirs.iter().cloned().map(Source::Dir));
@@ -147,11 +153,13 @@ mod tests {
     fn defaults_apply_for_the_kind_not_given_and_only_when_they_exist() -> std::io::Result<()> {
         let temp = tempfile::tempdir()?;
         let file = temp.path().join("nova.conf");
+        let compute = temp.path().join("nova-compute.conf");
         let dir = temp.path().join("nova.conf.d");
         let given = |files: &[&str], dirs: &[&str]| {
             let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
             let dirs: Vec<PathBuf> = dirs.iter().map(PathBuf::from).collect();
-            ConfigFiles::with_defaults(&files, &dirs, &file, &dir).sources
+            let defaults = [file.as_path(), compute.as_path()];
+            ConfigFiles::with_defaults(&files, &dirs, &defaults, &[dir.as_path()]).sources
         };
         assert_eq!(given(&[], &[]), []);
         assert_eq!(given(&["a.conf"], &[]), [Source::File("a.conf".into())]);
@@ -177,6 +185,16 @@ mod tests {
         assert_eq!(
             given(&["a.conf"], &["d"]),
             [Source::File("a.conf".into()), Source::Dir("d".into())]
+        );
+        // nova-compute's own file (Debian's and Ubuntu's packages ship one) comes second.
+        fs::write(&compute, "")?;
+        assert_eq!(
+            given(&[], &["d"]),
+            [
+                Source::File(file.clone()),
+                Source::File(compute.clone()),
+                Source::Dir("d".into())
+            ]
         );
         Ok(())
     }
