@@ -4,6 +4,7 @@
 //! `etc/libvirt/qemu` and `run/libvirt/qemu` (see [`Host::domain`]).
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -102,6 +103,18 @@ fn a_disk_libvirt_opens_raw_is_never_probed() {
     defined(&host, UUID_A, "instance-0000002a", IMAGE_B, "raw");
     let declared = host.run(&["audit", "--format", "json"]).json();
     assert_eq!(state_of(&declared, &fp(IMAGE_A)), "removable");
+}
+
+/// Instance A running, its qcow2 `disk` on `base` by the chain libvirt states; the status file.
+fn running_with_chain(host: &Host, disk: &Path, base: &Path) -> PathBuf {
+    let chain = [(base, "raw")];
+    let disks = [DomainDiskSpec {
+        file: disk,
+        format: "qcow2",
+        chain: Some(&chain),
+    }];
+    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
+    host.domain("instance-0000002a", &xml, true)
 }
 
 /// A domain of instance `uuid` whose root disk is `<uuid>/disk` in `format`, defined or running.
@@ -204,14 +217,7 @@ fn a_running_guests_chain_keeps_what_it_names_and_a_disagreement_is_reported() {
     let image_b = host.base_file(&fp(IMAGE_B), 1 << 20, 30 * DAY);
     host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
     let disk = host.instances.join(UUID_A).join("disk");
-    let chain = [(image_b.as_path(), "raw")];
-    let disks = [DomainDiskSpec {
-        file: &disk,
-        format: "qcow2",
-        chain: Some(&chain),
-    }];
-    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
-    let status = host.domain("instance-0000002a", &xml, true);
+    let status = running_with_chain(&host, &disk, &image_b);
     let run = host.run(&["clean", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = run.json();
@@ -241,14 +247,7 @@ fn domains_that_name_the_instances_path_another_way_still_count() {
     std::os::unix::fs::symlink(&host.instances, &link).expect("a symlink");
     let disk = link.join(UUID_A).join("disk");
     let image_b = link.join("_base").join(fp(IMAGE_B));
-    let chain = [(image_b.as_path(), "raw")];
-    let disks = [DomainDiskSpec {
-        file: &disk,
-        format: "qcow2",
-        chain: Some(&chain),
-    }];
-    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
-    host.domain("instance-0000002a", &xml, true);
+    running_with_chain(&host, &disk, &image_b);
     let report = host.run(&["audit", "--format", "json"]).json();
     assert_eq!(state_of(&report, &fp(IMAGE_B)), "in_use");
     assert!(warning_codes(&report).contains(&"libvirt_chain_differs".to_owned()));
@@ -260,14 +259,7 @@ fn a_running_guests_chain_that_agrees_says_nothing() {
     let image_a = host.base_file(&fp(IMAGE_A), 1 << 20, 30 * DAY);
     host.overlay(&format!("{UUID_A}/disk"), &fp(IMAGE_A));
     let disk = host.instances.join(UUID_A).join("disk");
-    let chain = [(image_a.as_path(), "raw")];
-    let disks = [DomainDiskSpec {
-        file: &disk,
-        format: "qcow2",
-        chain: Some(&chain),
-    }];
-    let xml = nova_domain(UUID_A, "instance-0000002a", IMAGE_A, 0, &disks, true);
-    host.domain("instance-0000002a", &xml, true);
+    running_with_chain(&host, &disk, &image_a);
     let report = host.run(&["audit", "--format", "json"]).json();
     assert_eq!(warning_codes(&report), Vec::<String>::new());
 }
