@@ -15,7 +15,7 @@ use crate::stat::{FileStat, Kind};
 
 /// Flags of every read-only open of a file: never a symlink, never blocking on a FIFO or device,
 /// never a controlling terminal.
-const READ_FLAGS: OFlags = OFlags::RDONLY
+pub(crate) const READ_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NONBLOCK)
     .union(OFlags::NOCTTY)
@@ -26,7 +26,7 @@ const PATH_READ_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NONBLOCK)
     .union(OFlags::NOCTTY)
     .union(OFlags::CLOEXEC);
-const DIR_FLAGS: OFlags = OFlags::RDONLY
+pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC);
 
@@ -34,8 +34,10 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 /// symlink in its place is never followed (except by [`Dir::open_child`], under its rule).
 #[derive(Debug)]
 pub struct Dir {
-    fd: OwnedFd,
-    path: PathBuf,
+    pub(crate) fd: OwnedFd,
+    pub(crate) path: PathBuf,
+    /// Whether [`Dir::list`] read the descriptor's entries already (its position moved).
+    pub(crate) listed: bool,
 }
 
 impl AsFd for Dir {
@@ -61,6 +63,7 @@ impl Dir {
         Ok(Self {
             fd,
             path: path.to_owned(),
+            listed: false,
         })
     }
 
@@ -82,7 +85,13 @@ impl Dir {
     pub fn open_child(&self, name: &OsStr) -> io::Result<Option<Self>> {
         let path = self.join(name);
         match rustix::fs::openat(&self.fd, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()) {
-            Ok(fd) => return Ok(Some(Self { fd, path })),
+            Ok(fd) => {
+                return Ok(Some(Self {
+                    fd,
+                    path,
+                    listed: false,
+                }));
+            }
             Err(Errno::NOENT) => return Ok(None),
             Err(Errno::LOOP | Errno::NOTDIR) => {}
             Err(err) => return Err(err.into()),
@@ -120,7 +129,11 @@ impl Dir {
             rustix::fs::openat(&self.fd, target, DIR_FLAGS, Mode::empty())
         };
         match fd {
-            Ok(fd) => Ok(Some(Self { fd, path })),
+            Ok(fd) => Ok(Some(Self {
+                fd,
+                path,
+                listed: false,
+            })),
             Err(Errno::NOENT) => Ok(None),
             Err(err) => Err(err.into()),
         }
@@ -143,6 +156,7 @@ impl Dir {
                     return Ok(Self {
                         fd,
                         path: self.join(name),
+                        listed: false,
                     });
                 }
                 Err(Errno::EXIST) => {
@@ -328,7 +342,7 @@ pub fn open_regular_path(path: &Path) -> io::Result<(File, FileStat)> {
 }
 
 /// `ELOOP` from an `O_NOFOLLOW` open of one name means the name is a symlink.
-fn symlink_refused(err: Errno) -> io::Error {
+pub(crate) fn symlink_refused(err: Errno) -> io::Error {
     if err == Errno::LOOP {
         refused("is a symlink: not followed".to_owned())
     } else {

@@ -38,9 +38,11 @@
 
 mod atomic;
 mod dir;
+mod listing;
 mod lock;
 mod stat;
 
 pub use dir::{Dir, NotRegular, open_regular_path, read_small_file, stat_path};
+pub use listing::Prefix;
 pub use lock::Lock;
 pub use stat::{FileStat, Kind};

@@ -184,6 +184,21 @@ impl ChainWalk {
             });
         }
         self.first_seen.push((dev_ino, path.clone()));
+        Ok(Link::of(path, depth, dev_ino, allocated, len, header))
+    }
+}
+
+impl Link {
+    /// An image of a chain, with its backing file, external data file and extent names
+    /// resolved against `path`, as QEMU resolves them.
+    pub fn of(
+        path: PathBuf,
+        depth: u32,
+        dev_ino: (u64, u64),
+        allocated: u64,
+        len: u64,
+        header: DiskHeader,
+    ) -> Link {
         let backing = header
             .backing_file
             .as_deref()
@@ -196,7 +211,7 @@ impl ChainWalk {
             .iter()
             .map(|name| BackingTarget::File(resolve_extent(&path, name)))
             .collect();
-        Ok(Link {
+        Link {
             path,
             depth,
             dev_ino,
@@ -206,7 +221,25 @@ impl ChainWalk {
             backing,
             data_file,
             extents,
-        })
+        }
+    }
+}
+
+/// Walks the chain below `top`, an image the caller read itself ([`Link::of`] at depth 0):
+/// its backing file first, at depth 1, with `top` counted for loops.
+pub fn walk_below(top: &Link) -> ChainWalk {
+    let raw = top.header.backing_format.as_deref() == Some(b"raw".as_slice());
+    ChainWalk {
+        top: top.path.clone(),
+        next: top
+            .backing
+            .as_ref()
+            .and_then(BackingTarget::file_path)
+            .map(|next| (next, raw)),
+        depth: top.depth + 1,
+        max_depth: DEFAULT_MAX_DEPTH,
+        seen: HashSet::from([top.dev_ino]),
+        first_seen: vec![(top.dev_ino, top.path.clone())],
     }
 }
 

@@ -87,14 +87,14 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
-pub use chain::{ChainError, ChainWalk, DEFAULT_MAX_DEPTH, Link, walk_chain};
+pub use chain::{ChainError, ChainWalk, DEFAULT_MAX_DEPTH, Link, walk_below, walk_chain};
 pub use create::{CreateError, Qcow2Spec, create_image};
 pub use disk::{DiskHeader, Format};
 pub use error::HeaderError;
 pub use magic::QCOW2_MAGIC;
 pub use probe::{bytes_needed, parse_header};
 pub use qcow2::{MAX_CLUSTER_BITS, MIN_CLUSTER_BITS};
-pub use read::{ReadError, ReadHeader, read_header};
+pub use read::{ReadError, ReadHeader, header_from_prefix, read_header};
 pub use resolve::{BackingTarget, resolve_backing};
 pub use source::{MAX_BACKING_NAME_LEN, MAX_HEADER_BYTES};
 pub use vhdx::{MAX_METADATA_READ, parse_vhdx_metadata};

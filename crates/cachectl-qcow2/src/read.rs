@@ -115,6 +115,42 @@ pub fn read_header(path: &Path) -> Result<ReadHeader, ReadError> {
     Ok(ReadHeader::of(header, &stat))
 }
 
+/// The header of a file the caller opened and read the first bytes of (`prefix`; `len` is the
+/// file's size): what [`read_header`] reads, without opening it again. The bytes the header
+/// needs beyond `prefix` (at most [`MAX_HEADER_BYTES`] in all), and a VHDX's metadata, are read
+/// from `file`.
+pub fn header_from_prefix(
+    file: &File,
+    prefix: &[u8],
+    len: u64,
+    path: &Path,
+) -> Result<DiskHeader, ReadError> {
+    let needed = bytes_needed(prefix)
+        .map_err(|source| header_error(path, source))?
+        .min(MAX_HEADER_BYTES);
+    let more;
+    let buf = if needed > prefix.len() && len > prefix.len() as u64 {
+        let mut all = prefix.to_vec();
+        let rest = read_at(file, prefix.len() as u64, (needed - prefix.len()) as u64)
+            .map_err(|err| io_error(path, err))?;
+        all.extend(rest);
+        more = all;
+        more.as_slice()
+    } else {
+        prefix
+    };
+    match parse_header(buf, len) {
+        // A VHDX keeps its sizes in a metadata region further in: read its first bytes too.
+        Err(HeaderError::VhdxMetadata { offset, len }) => {
+            let region = read_at(file, offset, len.min(MAX_METADATA_READ))
+                .map_err(|err| io_error(path, err))?;
+            parse_vhdx_metadata(&region, offset)
+        }
+        other => other,
+    }
+    .map_err(|source| header_error(path, source))
+}
+
 /// What `stat` says of a backing file declared raw, as a [`ReadHeader`] of a raw disk: the
 /// file is never opened, since its bytes are guest data that must not be probed. A raw backing
 /// file may be a block device (a volume); anything else that is not a regular file (a FIFO, a

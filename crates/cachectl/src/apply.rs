@@ -153,7 +153,7 @@ pub(crate) struct Remover<'a> {
     pub base: &'a Dir,
     /// Nova's lock directory.
     pub lock_dir: &'a Dir,
-    /// How many instance directories a scan walks at once.
+    /// How many reads a scan has in flight.
     pub jobs: std::num::NonZeroUsize,
 }
 

@@ -15,6 +15,7 @@ use crate::inspect::{InspectConfig, InspectOutput};
 use crate::logging::{self, Verbosity};
 use crate::pass::{Action, PassConfig};
 use crate::report::Format;
+use crate::scan::DEFAULT_SCAN_JOBS;
 use crate::settings::{Settings, SettingsArgs, parse_duration};
 use crate::verify::VerifyConfig;
 
@@ -93,12 +94,27 @@ pub(crate) struct PassArgs {
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
+    /// Read N directories and files of the instances path and the cache at a time [default:
+    /// --jobs if given, else 32: a scan waits on the storage, a network round trip a call on
+    /// NFS or CephFS, not on the processor].
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    pub scan_jobs: Option<NonZeroUsize>,
+}
+
+impl PassArgs {
+    /// How many reads a scan has in flight: as given, else as many as `--jobs` if given (one
+    /// thread stays one thread), else [`DEFAULT_SCAN_JOBS`].
+    fn scan_jobs(&self) -> NonZeroUsize {
+        self.scan_jobs
+            .or(self.jobs.jobs)
+            .unwrap_or(DEFAULT_SCAN_JOBS)
+    }
 }
 
 /// `--jobs`, shared by the commands that hash.
 #[derive(Debug, Clone, Copy, Args)]
 pub(crate) struct JobsArgs {
-    /// Hash N files, and walk N instance directories, at a time (default: one per core).
+    /// Hash N files at a time (default: one per core).
     #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<NonZeroUsize>,
 }
@@ -198,7 +214,8 @@ pub fn main() -> std::process::ExitCode {
 /// Runs a parsed command line; returns the exit code.
 fn run(cli: &Cli) -> ExitCode {
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // One write a report, not one a line: a JSON report of a large host has thousands.
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &cli.command {
         Command::Audit(args) => run_pass(cli, args, Action::Audit, ChecksumMode::Audit, &mut out),
         Command::Clean(args) => run_pass(
@@ -235,6 +252,10 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Config(args) => settings(cli)
             .and_then(|settings| crate::show_config::run(&settings, args.format, &mut out)),
     };
+    let result = result.and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
     match result {
         Ok(code) => code,
         // A reader that went away (`| head`) is not an error.
@@ -300,6 +321,7 @@ fn run_pass(
         },
         ack_unreadable: args.ack_unreadable.clone(),
         jobs: args.jobs.get(),
+        scan_jobs: args.scan_jobs(),
         progress: crate::progress::wanted(cli.quiet),
         ..settings.pass_config(action, now()?)
     };

@@ -66,6 +66,8 @@ pub(crate) struct PassConfig {
     pub now: UnixTime,
     /// How many files are hashed, and instance directories walked, at once.
     pub jobs: NonZeroUsize,
+    /// How many reads of directories and files a scan has in flight.
+    pub scan_jobs: NonZeroUsize,
     /// Whether hashing shows its progress on stderr.
     pub progress: bool,
 }
@@ -120,7 +122,7 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let writes = dirs.locks.as_ref().filter(|_| config.changes());
     let _pass_lock = writes.map(take_pass_lock).transpose()?;
     let registration = register(&dirs.instances, writes, &config.host, config.now)?;
-    let surveyed = survey(&sources.libvirt, &config.scan, &dirs.base, config.jobs)?;
+    let surveyed = survey(&sources.libvirt, &config.scan, &dirs.base, config.scan_jobs)?;
     let mut scan = surveyed.scan;
     let (instances, records_of_this_host_only) =
         instance_records(sources.instances, &surveyed.domains, &config.host);
@@ -147,7 +149,7 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                 libvirt: &sources.libvirt,
                 base: &dirs.base,
                 lock_dir: locks,
-                jobs: config.jobs,
+                jobs: config.scan_jobs,
             };
             let carried = carry_out(
                 config,

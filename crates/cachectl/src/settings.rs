@@ -249,6 +249,7 @@ impl Settings {
             action,
             now,
             jobs: crate::pool::default_jobs(),
+            scan_jobs: crate::scan::DEFAULT_SCAN_JOBS,
             progress: false,
         }
     }

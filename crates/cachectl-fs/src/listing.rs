@@ -1,0 +1,133 @@
+//! Reading a tree in few system calls, for a scan on storage where each one is a network round
+//! trip: a directory's entries with their types from the descriptor it was opened with, a
+//! subdirectory opened relative to it, and a file's first bytes in one `read`.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
+use rustix::io::Errno;
+
+use crate::dir::{DIR_FLAGS, Dir, READ_FLAGS, symlink_refused};
+use crate::stat::{FileStat, Kind};
+
+/// The first buffer a listing reads entries into; it grows for a name that does not fit.
+const LISTING_BUFFER: usize = 32 * 1024;
+
+/// The first bytes of a file, and the file, still open.
+#[derive(Debug)]
+pub struct Prefix {
+    /// The open file.
+    pub file: File,
+    /// Its first bytes.
+    pub bytes: Vec<u8>,
+    /// Whether `bytes` is the whole file: the one `read` returned fewer bytes than asked for.
+    pub whole: bool,
+}
+
+impl Prefix {
+    /// What `fstat` says of the open file.
+    pub fn stat(&self) -> io::Result<FileStat> {
+        Ok(FileStat::of(&rustix::fs::fstat(&self.file)?))
+    }
+}
+
+impl Dir {
+    /// Opens the subdirectory `name`: following a symlink in its place if `follow` (an
+    /// instance directory, as Nova follows it), else refusing one (`ELOOP`, an error). `None`
+    /// when there is nothing of that name.
+    pub fn open_subdir(&self, name: &OsStr, follow: bool) -> io::Result<Option<Dir>> {
+        let flags = if follow {
+            DIR_FLAGS
+        } else {
+            DIR_FLAGS | OFlags::NOFOLLOW
+        };
+        match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(Dir {
+                fd,
+                path: self.path.join(name),
+                listed: false,
+            })),
+            Err(Errno::NOENT) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The entries of this directory, sorted by name, with their types, read from its own
+    /// descriptor (no second open): `.` and `..` are left out, and an entry whose type the
+    /// listing does not give is `stat`ed. `&mut`: reading moves the descriptor's position, which
+    /// is rewound for a second listing.
+    pub fn list(&mut self) -> io::Result<Vec<(OsString, Kind)>> {
+        if self.listed {
+            rustix::fs::seek(&self.fd, SeekFrom::Start(0))?;
+        }
+        self.listed = true;
+        let mut entries = Vec::new();
+        let mut buf: Vec<MaybeUninit<u8>> = Vec::with_capacity(LISTING_BUFFER);
+        buf.resize(LISTING_BUFFER, MaybeUninit::uninit());
+        let mut unknown = Vec::new();
+        'grow: loop {
+            let mut listing = RawDir::new(&self.fd, &mut buf);
+            while let Some(entry) = listing.next() {
+                let entry = match entry {
+                    // One entry does not fit: a larger buffer, from where it stopped.
+                    Err(Errno::INVAL) => {
+                        let len = buf.len() * 2;
+                        buf.resize(len, MaybeUninit::uninit());
+                        continue 'grow;
+                    }
+                    other => other?,
+                };
+                let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                match Kind::of(entry.file_type()) {
+                    Kind::Unknown => unknown.push(name.to_owned()),
+                    kind => entries.push((name.to_owned(), kind)),
+                }
+            }
+            break;
+        }
+        for name in unknown {
+            // The file system does not say in the listing: ask it.
+            if let Some(stat) = self.stat(&name)? {
+                entries.push((name, stat.kind));
+            }
+        }
+        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(entries)
+    }
+
+    /// The first `len` bytes of the file `name`, read in one `read`, with the file still open
+    /// (for `fstat`, or a further read). A symlink is refused (an error), never followed; a
+    /// FIFO or device is never blocked on (`O_NONBLOCK`), but it is opened: call this for names
+    /// the listing says are regular files. `None` when there is nothing of that name.
+    pub fn read_prefix(&self, name: &OsStr, len: usize) -> io::Result<Option<Prefix>> {
+        let fd = match rustix::fs::openat(&self.fd, name, READ_FLAGS, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(err) => return Err(symlink_refused(err)),
+        };
+        let mut file = File::from(fd);
+        let mut bytes = vec![0; len];
+        let read = loop {
+            match file.read(&mut bytes) {
+                Ok(read) => break read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // A FIFO with no writer (swapped in since the listing): nothing to read.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(err) => return Err(err),
+            }
+        };
+        bytes.truncate(read);
+        Ok(Some(Prefix {
+            file,
+            whole: read < len,
+            bytes,
+        }))
+    }
+}
