@@ -6,13 +6,13 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use cachectl_fs::{Dir, FileStat, Kind, Prefix};
-use cachectl_naming::{is_nova_disk_name, quote};
-use cachectl_policy::{DiskUse, ReadAs, UseKind};
+use cachectl_naming::quote;
+use cachectl_policy::{DiskUse, UseKind};
 use cachectl_qcow2::{
     BackingTarget, ChainError, Format, Link, ReadError, header_from_prefix, walk_below,
 };
 
-use super::cache::CacheIndex;
+use super::index::{CacheIndex, Reference};
 
 /// The bytes first read of a file: any header but a rare few (a VHDX, a qcow2 with clusters over
 /// 64 KiB, whose further bytes are read then), and the whole of a small file (`disk.info`, an
@@ -28,13 +28,6 @@ pub(super) enum Probe {
     Unreadable(String),
     /// The cache files its chain uses.
     Uses(Vec<DiskUse>),
-}
-
-/// A reference from one image to another file, before it is matched to the cache.
-#[derive(Debug, Clone)]
-pub(super) struct Reference {
-    pub target: PathBuf,
-    pub kind: UseKind,
 }
 
 /// The top image of a chain, read by the scan.
@@ -311,55 +304,4 @@ fn unresolvable(image: &Path, target: &BackingTarget) -> String {
         "{}: the name {name:?} does not name a single file cachectl can follow",
         quote(image)
     )
-}
-
-/// Why a file of an instance directory is read as a possible disk.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Declared<'a> {
-    /// Its instance's `disk.info` lists it, in this format.
-    DiskInfo(&'a str),
-    /// A libvirt domain names it, in this format (`None`: probe it).
-    Libvirt(Option<&'a str>),
-    /// It has a name Nova gives disks.
-    NovaDiskName,
-    /// Neither.
-    No,
-}
-
-impl Declared<'_> {
-    pub(super) fn by_name(name: &OsStr) -> Self {
-        if is_nova_disk_name(name) {
-            Self::NovaDiskName
-        } else {
-            Self::No
-        }
-    }
-
-    /// Whether QEMU opens it raw, so that its bytes are guest data and never probed.
-    pub(super) fn is_raw(self) -> bool {
-        matches!(self, Self::DiskInfo("raw") | Self::Libvirt(Some("raw")))
-    }
-
-    pub(super) fn read_as(self) -> ReadAs {
-        match self {
-            Self::DiskInfo(_) => ReadAs::DiskInfo,
-            Self::Libvirt(_) => ReadAs::Libvirt,
-            Self::NovaDiskName => ReadAs::NovaDiskName,
-            Self::No => ReadAs::OtherFile,
-        }
-    }
-
-    /// The format it must read as, and who declares it: what `disk.info` or libvirt says,
-    /// when cachectl reads that format.
-    pub(super) fn format(self) -> Option<(Format, &'static str)> {
-        let (declared, declarer) = match self {
-            Self::DiskInfo(declared) => (declared, "its disk.info"),
-            Self::Libvirt(Some(declared)) => (declared, "libvirt"),
-            Self::Libvirt(None) | Self::NovaDiskName | Self::No => return None,
-        };
-        Format::ALL
-            .into_iter()
-            .find(|format| format.as_str() == declared)
-            .map(|format| (format, declarer))
-    }
 }

@@ -13,11 +13,10 @@ use cachectl_naming::{EntryKind, classify_os, is_console_log, quote};
 use cachectl_policy::{Disk, FileIdentity, ReadAs, UnixTime, UnreadableFile};
 use cachectl_sources::libvirt;
 
-use super::cache::CacheIndex;
-use super::probe::{
-    Declared, PREFIX_LEN, Probe, chain_uses, chain_uses_by_path, top_from_prefix, unopened,
-};
-use super::{MAX_DIR_DEPTH, Scan, relative_display};
+use super::declared::Declared;
+use super::found::{MAX_DIR_DEPTH, Scan, relative_display};
+use super::index::CacheIndex;
+use super::probe::{PREFIX_LEN, Probe, chain_uses, chain_uses_by_path, top_from_prefix, unopened};
 use crate::domains::DeclaredDisks;
 
 /// The largest `disk.info` read; a real one is a few hundred bytes.
