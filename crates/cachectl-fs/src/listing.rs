@@ -131,3 +131,100 @@ impl Dir {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn a_listing_has_the_types_and_reads_again_from_the_start() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        fs::create_dir(temp.path().join("sub"))?;
+        fs::write(temp.path().join("disk"), b"x")?;
+        symlink("disk", temp.path().join("link"))?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &temp.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )?;
+        let mut dir = Dir::open(temp.path())?;
+        let expected = vec![
+            (OsString::from("disk"), Kind::Regular),
+            (OsString::from("fifo"), Kind::Fifo),
+            (OsString::from("link"), Kind::Symlink),
+            (OsString::from("sub"), Kind::Directory),
+        ];
+        assert_eq!(dir.list()?, expected);
+        assert_eq!(dir.list()?, expected, "a second listing starts again");
+        Ok(())
+    }
+
+    #[test]
+    fn many_entries_and_long_names_are_all_listed() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        let long = "n".repeat(255);
+        fs::write(temp.path().join(&long), b"")?;
+        for i in 0..3000 {
+            fs::write(temp.path().join(format!("entry-{i:05}")), b"")?;
+        }
+        let mut dir = Dir::open(temp.path())?;
+        let listed = dir.list()?;
+        assert_eq!(listed.len(), 3001);
+        assert!(listed.iter().any(|(name, _)| *name == OsString::from(&long)));
+        Ok(())
+    }
+
+    #[test]
+    fn a_prefix_is_one_read_and_says_whether_it_is_the_whole_file() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        fs::write(temp.path().join("small"), b"{\"a\": 1}")?;
+        fs::write(temp.path().join("large"), vec![7u8; 10_000])?;
+        symlink("small", temp.path().join("link"))?;
+        let dir = Dir::open(temp.path())?;
+        let small = dir.read_prefix(OsStr::new("small"), 4096)?.ok_or("small")?;
+        assert_eq!((small.bytes.as_slice(), small.whole), (&b"{\"a\": 1}"[..], true));
+        let large = dir.read_prefix(OsStr::new("large"), 4096)?.ok_or("large")?;
+        assert_eq!((large.bytes.len(), large.whole), (4096, false));
+        assert_eq!(large.stat()?.size, 10_000);
+        assert!(dir.read_prefix(OsStr::new("missing"), 4096)?.is_none());
+        let refused = dir.read_prefix(OsStr::new("link"), 4096).err().map(|e| e.to_string());
+        assert_eq!(refused.as_deref(), Some("is a symlink: not followed"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_is_read_as_empty_without_blocking() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &temp.path().join("fifo"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )?;
+        let dir = Dir::open(temp.path())?;
+        let read = dir.read_prefix(OsStr::new("fifo"), 4096)?.ok_or("fifo")?;
+        assert!(read.bytes.is_empty() && read.whole);
+        assert_eq!(read.stat()?.kind, Kind::Fifo);
+        Ok(())
+    }
+
+    #[test]
+    fn a_subdirectory_symlink_is_followed_only_when_asked() -> TestResult {
+        let temp = tempfile::tempdir()?;
+        fs::create_dir(temp.path().join("real"))?;
+        symlink("real", temp.path().join("link"))?;
+        let dir = Dir::open(temp.path())?;
+        assert!(dir.open_subdir(OsStr::new("link"), true)?.is_some());
+        assert!(dir.open_subdir(OsStr::new("link"), false).is_err());
+        assert!(dir.open_subdir(OsStr::new("absent"), false)?.is_none());
+        Ok(())
+    }
+}
