@@ -149,7 +149,7 @@ mod tests {
         symlink("disk", temp.path().join("link"))?;
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &temp.path().join("fifo"),
+            temp.path().join("fifo"),
             rustix::fs::FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,
@@ -204,7 +204,7 @@ mod tests {
         let temp = tempfile::tempdir()?;
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &temp.path().join("fifo"),
+            temp.path().join("fifo"),
             rustix::fs::FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,
