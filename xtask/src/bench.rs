@@ -31,7 +31,7 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const DAY: i64 = 86_400;
 /// The host name every generated host and inventory uses.
-const BENCH_HOST: &str = "bench-host";
+pub(crate) const BENCH_HOST: &str = "bench-host";
 /// Nova's pass is run on a host of this many instances (it takes ~45 s there).
 const NOVA_INSTANCES: usize = 600;
 /// Distinct images the instances boot from.
@@ -55,13 +55,13 @@ Generates inputs, runs cachectl and the tools it replaces side by side, prints a
 
 /// What to run.
 #[derive(Debug, Clone)]
-struct Options {
+pub(crate) struct Options {
     files: usize,
     file_size: u64,
     instances: Vec<usize>,
-    runs: usize,
+    pub(crate) runs: usize,
     qemu_img_disks: usize,
-    nova: Option<PathBuf>,
+    pub(crate) nova: Option<PathBuf>,
     nova_instances: usize,
     cachectl: Option<PathBuf>,
     dir: Option<PathBuf>,
@@ -153,6 +153,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         report.push_str(&section);
         let section = nova_section(&options, &cachectl, &dir.join("nova"))?;
         report.push_str(&section);
+        let section = crate::slow_storage::section(&options, &cachectl, &dir.join("storage"))?;
+        report.push_str(&section);
         Ok::<(), String>(())
     })();
     if options.keep {
@@ -227,15 +229,15 @@ fn machine() -> String {
 
 /// What one run of a command cost.
 #[derive(Debug, Clone, Copy)]
-struct Cost {
-    wall: Duration,
-    cpu: Duration,
-    max_rss_kib: u64,
+pub(crate) struct Cost {
+    pub(crate) wall: Duration,
+    pub(crate) cpu: Duration,
+    pub(crate) max_rss_kib: u64,
 }
 
 /// Runs `program args` `runs` times under the measuring wrapper: the median wall and CPU time,
 /// the largest peak memory.
-fn measure(runs: usize, program: &Path, args: &[&str]) -> Result<Cost, String> {
+pub(crate) fn measure(runs: usize, program: &Path, args: &[&str]) -> Result<Cost, String> {
     let mut costs = Vec::new();
     for _ in 0..runs {
         costs.push(measure_once(program, args)?);
@@ -248,7 +250,7 @@ fn measure(runs: usize, program: &Path, args: &[&str]) -> Result<Cost, String> {
     })
 }
 
-fn measure_once(program: &Path, args: &[&str]) -> Result<Cost, String> {
+pub(crate) fn measure_once(program: &Path, args: &[&str]) -> Result<Cost, String> {
     let me = std::env::current_exe().map_err(|err| format!("cannot find xtask itself: {err}"))?;
     let output = Command::new(me)
         .arg("bench-measure")
@@ -472,9 +474,9 @@ fn random_file(path: &Path, len: u64, seed: u64) -> io::Result<()> {
 // ----- audits --------------------------------------------------------------------------------
 
 /// A generated compute host.
-struct BenchHost {
-    instances_path: PathBuf,
-    inventory: PathBuf,
+pub(crate) struct BenchHost {
+    pub(crate) instances_path: PathBuf,
+    pub(crate) inventory: PathBuf,
     /// libvirt's definitions of its guests (one per instance) and the status XML of the
     /// running ones (every other), as `/etc/libvirt/qemu` and `/run/libvirt/qemu` hold them.
     libvirt_config_dir: PathBuf,
@@ -573,7 +575,7 @@ fn libvirt_note(n: usize, by_inventory: &Cost, by_libvirt: &Cost) -> String {
 }
 
 /// An audit of `host` by its inventory alone: no nova.conf or libvirt of the machine's.
-fn audit_args(host: &BenchHost) -> Vec<String> {
+pub(crate) fn audit_args(host: &BenchHost) -> Vec<String> {
     let inventory = host.inventory.display().to_string();
     host_audit(host, &["--no-libvirt"], &["--inventory", &inventory])
 }
@@ -673,7 +675,7 @@ fn growth_text(growth: &[(usize, Cost)]) -> String {
 /// Builds a compute host of `n` instances under `dir`: 40 images (sparse originals), swap and
 /// ephemeral bases, a few unused old bases; per instance a qcow2 `disk` on its image, a
 /// `disk.info` and a `console.log`, and for one in four a `disk.swap` and a `disk.local`.
-fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
+pub(crate) fn build_host(dir: &Path, n: usize) -> Result<BenchHost, String> {
     let started = Instant::now();
     let instances_path = dir.join("instances");
     let cache = build_cache(&instances_path)?;
@@ -875,6 +877,11 @@ fn write_domain(
     };
     let defined = dirs.config.join(format!("{name}.xml"));
     fs::write(&defined, domain(false)).map_err(|err| write_error(&defined, err))?;
+    // The copy Nova kept in the instance directory up to Newton: four files an instance.
+    if let Some(instance_dir) = disks.first().and_then(|disk| disk.parent()) {
+        let snapshot = instance_dir.join("libvirt.xml");
+        fs::write(&snapshot, domain(false)).map_err(|err| write_error(&snapshot, err))?;
+    }
     if i.is_multiple_of(2) {
         let status = dirs.run.join(format!("{name}.xml"));
         let xml = format!(
@@ -1012,7 +1019,7 @@ fn nova_rows(nova: &NovaRun, audit: &Cost, n: usize) -> String {
 
 /// What runs a script: itself if it is executable, else the interpreter its `#!` line names (one
 /// path, no argument), else `python3`.
-fn interpreter(script: &Path) -> PathBuf {
+pub(crate) fn interpreter(script: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let executable = fs::metadata(script).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
     if executable {
@@ -1043,7 +1050,7 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 // ----- formatting ----------------------------------------------------------------------------
 
 /// Time, time per instance, CPU time and peak memory, as table cells.
-fn cells(cost: &Cost, n: usize) -> String {
+pub(crate) fn cells(cost: &Cost, n: usize) -> String {
     format!(
         "{} | {} | {} | {}",
         seconds(cost.wall),

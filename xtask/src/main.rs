@@ -13,6 +13,7 @@ mod bench;
 mod fuzz;
 mod graph;
 mod modules;
+mod slow_storage;
 mod stress;
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,11 @@ use rustix::io::Errno;
 use crate::dir::{DIR_FLAGS, Dir, READ_FLAGS, symlink_refused};
 use crate::stat::{FileStat, Kind};
 
+thread_local! {
+    /// What [`Dir::read_prefix`] reads into before it keeps the bytes read.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The first buffer a listing reads entries into; it grows for a name that does not fit.
 const LISTING_BUFFER: usize = 32 * 1024;
 
@@ -113,17 +118,23 @@ impl Dir {
             Err(err) => return Err(symlink_refused(err)),
         };
         let mut file = File::from(fd);
-        let mut bytes = vec![0; len];
-        let read = loop {
-            match file.read(&mut bytes) {
-                Ok(read) => break read,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                // A FIFO with no writer (swapped in since the listing): nothing to read.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break 0,
-                Err(err) => return Err(err),
+        let bytes = READ_BUFFER.with_borrow_mut(|buffer| -> io::Result<Vec<u8>> {
+            // A buffer of the thread's, zeroed once, not once a file.
+            if buffer.len() < len {
+                buffer.resize(len, 0);
             }
-        };
-        bytes.truncate(read);
+            let read = loop {
+                match file.read(&mut buffer[..len]) {
+                    Ok(read) => break read,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    // A FIFO with no writer (swapped in since the listing): nothing to read.
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break 0,
+                    Err(err) => return Err(err),
+                }
+            };
+            Ok(buffer[..read].to_vec())
+        })?;
+        let read = bytes.len();
         Ok(Some(Prefix {
             file,
             whole: read < len,
@@ -177,7 +188,11 @@ mod tests {
         let mut dir = Dir::open(temp.path())?;
         let listed = dir.list()?;
         assert_eq!(listed.len(), 3001);
-        assert!(listed.iter().any(|(name, _)| *name == OsString::from(&long)));
+        assert!(
+            listed
+                .iter()
+                .any(|(name, _)| *name == OsString::from(&long))
+        );
         Ok(())
     }
 
@@ -189,12 +204,18 @@ mod tests {
         symlink("small", temp.path().join("link"))?;
         let dir = Dir::open(temp.path())?;
         let small = dir.read_prefix(OsStr::new("small"), 4096)?.ok_or("small")?;
-        assert_eq!((small.bytes.as_slice(), small.whole), (&b"{\"a\": 1}"[..], true));
+        assert_eq!(
+            (small.bytes.as_slice(), small.whole),
+            (&b"{\"a\": 1}"[..], true)
+        );
         let large = dir.read_prefix(OsStr::new("large"), 4096)?.ok_or("large")?;
         assert_eq!((large.bytes.len(), large.whole), (4096, false));
         assert_eq!(large.stat()?.size, 10_000);
         assert!(dir.read_prefix(OsStr::new("missing"), 4096)?.is_none());
-        let refused = dir.read_prefix(OsStr::new("link"), 4096).err().map(|e| e.to_string());
+        let refused = dir
+            .read_prefix(OsStr::new("link"), 4096)
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(refused.as_deref(), Some("is a symlink: not followed"));
         Ok(())
     }

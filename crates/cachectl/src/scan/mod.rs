@@ -1,10 +1,10 @@
 //! Gathering facts from disk: the cache directory's entries and every disk's backing chain.
 //!
 //! Every regular file under the instances path counts as a possible disk, in any directory, not
-//! only `<instance>/disk`: its header is read (its first 64 KiB at most, never the data), its
-//! backing chain is followed, and every cache file the chain reaches is in use. A file whose
-//! header cannot be read is recorded as unreadable (doubt keeps); a file that vanishes mid-scan is
-//! skipped.
+//! only `<instance>/disk`: its header is read (its first 16 KiB, more only where the header asks
+//! for it, never the data), its backing chain is followed, and every cache file the chain
+//! reaches is in use. A file whose header cannot be read is recorded as unreadable (doubt
+//! keeps); a file that vanishes mid-scan is skipped.
 //!
 //! The scan counts its system calls, as shared instances paths live on NFS or CephFS where each
 //! is a network round trip: directories are read from the descriptor they are opened with, files

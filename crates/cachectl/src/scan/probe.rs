@@ -14,10 +14,11 @@ use cachectl_qcow2::{
 
 use super::index::{CacheIndex, Reference};
 
-/// The bytes first read of a file: any header but a rare few (a VHDX, a qcow2 with clusters over
-/// 64 KiB, whose further bytes are read then), and the whole of a small file (`disk.info`, an
-/// old `libvirt.xml`), in one `read`.
-pub(super) const PREFIX_LEN: usize = 64 * 1024;
+/// The bytes first read of a file, in one `read`: any header but a rare few (a VHDX, a qcow2
+/// whose backing name lies further in, whose further bytes are read then), and the whole of a
+/// small file (`disk.info`, an old `libvirt.xml`). More would cost a warm cache its copying (a
+/// sparse image reads as zeroed pages) and buy a network read nothing.
+pub(super) const PREFIX_LEN: usize = 16 * 1024;
 
 /// What reading one possible disk found.
 #[derive(Debug, Clone)]
