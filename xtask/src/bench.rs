@@ -155,6 +155,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         report.push_str(&section);
         let section = crate::slow_storage::section(&options, &cachectl, &dir.join("storage"))?;
         report.push_str(&section);
+        let section = crate::clean_bench::section(&options, &cachectl, &dir.join("removals"))?;
+        report.push_str(&section);
         Ok::<(), String>(())
     })();
     if options.keep {

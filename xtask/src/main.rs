@@ -10,6 +10,7 @@
 //! ```
 
 mod bench;
+mod clean_bench;
 mod fuzz;
 mod graph;
 mod modules;

@@ -188,6 +188,16 @@ impl Dir {
     /// The entries of the directory (without `.` and `..`), sorted by name, with their type as
     /// `lstat` gives it.
     pub fn entries(&self) -> io::Result<Vec<(OsString, Kind)>> {
+        Ok(self
+            .entries_with_inodes()?
+            .into_iter()
+            .map(|(name, kind, _)| (name, kind))
+            .collect())
+    }
+
+    /// As [`Dir::entries`], with the inode number the listing gives each entry (`d_ino`): a
+    /// name whose inode number changed names another file.
+    pub fn entries_with_inodes(&self) -> io::Result<Vec<(OsString, Kind, u64)>> {
         let mut entries = Vec::new();
         for entry in rustix::fs::Dir::read_from(&self.fd)? {
             let entry = entry?;
@@ -203,7 +213,7 @@ impl Dir {
                 },
                 kind => kind,
             };
-            entries.push((name.to_owned(), kind));
+            entries.push((name.to_owned(), kind, entry.ino()));
         }
         entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         Ok(entries)

@@ -14,11 +14,13 @@ use cachectl_policy::{
 
 use crate::domains::LibvirtSource;
 use crate::report::{WarningCode, WarningEntry};
-use crate::scan::{Scan, ScanConfig, ScanError};
+use crate::scan::{Reuse, Scan, ScanConfig, ScanError};
 use crate::survey::survey;
 
-/// Removals are confirmed in batches of this many locks, within the open-files limit.
-const LOCK_BATCH: usize = 256;
+/// The fewest removals confirmed under one round of locks.
+const MIN_LOCK_BATCH: usize = 256;
+/// Open files the scans under the locks may need besides the locks, and a few a scan thread.
+const FILES_FOR_SCANS: u64 = 512;
 
 /// What removing one file did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,25 @@ pub(crate) struct Remover<'a> {
 }
 
 impl Remover<'_> {
+    /// How many removals are confirmed under one round of locks: as many locks as the
+    /// open-files limit allows (the soft limit raised to the hard one), less what the scans
+    /// need. Each round scans the instances path again: fewer, larger rounds keep a `clean`
+    /// linear in what it removes.
+    fn lock_batch_len(&self) -> usize {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.maximum != limit.current {
+            limit.current = limit.maximum;
+            if let Err(err) = setrlimit(Resource::Nofile, limit) {
+                tracing::debug!("cannot raise the open-files limit: {err}");
+            }
+        }
+        let open_files = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+        let for_scans = FILES_FOR_SCANS + 4 * self.jobs.get() as u64;
+        let batch = usize::try_from(open_files.saturating_sub(for_scans)).unwrap_or(usize::MAX);
+        batch.max(MIN_LOCK_BATCH)
+    }
+
     /// Removes the removable entries, batch by batch: takes their Nova locks, scans again under
     /// them and removes what [`confirm_removal`] confirms. Images go before their sidecars, so
     /// that a sidecar goes only once its image has. Lock files stay (a process may be waiting on
@@ -178,10 +199,15 @@ impl Remover<'_> {
             .map(|(i, o)| (o.decision.name.clone(), i))
             .collect();
         let mut warnings = Vec::new();
-        for batch in candidates.chunks(LOCK_BATCH) {
+        let mut reuse = Reuse::of(&first_scan.files);
+        for batch in candidates.chunks(self.lock_batch_len()) {
             let decisions = batch.iter().map(|&i| &outcomes[i].decision);
             let locks = lock_entries(self.lock_dir, decisions);
-            let mut rescan = survey(self.libvirt, self.scan, self.base, self.jobs)?.scan;
+            // The cache entries of the batch are looked at again; the others are taken as the
+            // first scan found them where they keep their inode numbers.
+            reuse.look_again = batch.iter().map(|&i| first_scan.files[i].name()).collect();
+            let surveyed = survey(self.libvirt, self.scan, self.base, self.jobs, Some(&reuse))?;
+            let mut rescan = surveyed.scan;
             rescan.give_facts(facts);
             let replan = plan(facts);
             let now_by_name: HashMap<&str, usize> = replan

@@ -122,7 +122,13 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
     let writes = dirs.locks.as_ref().filter(|_| config.changes());
     let _pass_lock = writes.map(take_pass_lock).transpose()?;
     let registration = register(&dirs.instances, writes, &config.host, config.now)?;
-    let surveyed = survey(&sources.libvirt, &config.scan, &dirs.base, config.scan_jobs)?;
+    let surveyed = survey(
+        &sources.libvirt,
+        &config.scan,
+        &dirs.base,
+        config.scan_jobs,
+        None,
+    )?;
     let mut scan = surveyed.scan;
     let (instances, records_of_this_host_only) =
         instance_records(sources.instances, &surveyed.domains, &config.host);

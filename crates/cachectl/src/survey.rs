@@ -15,7 +15,7 @@ use cachectl_sources::libvirt::DomainDisk;
 
 use crate::domains::{DomainFile, Domains, InstanceRoots, LibvirtSource, file_disks};
 use crate::report::{WarningCode, WarningEntry};
-use crate::scan::{Scan, ScanConfig, ScanError, scan_with_jobs};
+use crate::scan::{Reuse, Scan, ScanConfig, ScanError, scan_with_jobs};
 
 /// A scan with libvirt's domains brought in.
 #[derive(Debug)]
@@ -35,10 +35,11 @@ pub(crate) fn survey(
     config: &ScanConfig,
     base: &Dir,
     jobs: NonZeroUsize,
+    reuse: Option<&Reuse<'_>>,
 ) -> Result<Surveyed, ScanError> {
     let domains = libvirt.read_now(jobs);
     let declared = domains.declared_disks(&InstanceRoots::of(&config.instances_path));
-    let mut scan = scan_with_jobs(config, base, jobs, declared)?;
+    let mut scan = scan_with_jobs(config, base, jobs, declared, reuse)?;
     let warnings = bring_into(&domains, &mut scan, config);
     Ok(Surveyed {
         scan,

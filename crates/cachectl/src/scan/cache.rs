@@ -1,6 +1,7 @@
 //! The cache directory's entries, each read once (a regular image's first bytes and `fstat`,
 //! anything else an `lstat`), many at a time.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -23,26 +24,95 @@ pub(super) struct Listed {
     tops: Vec<Option<Result<Top, ChainError>>>,
 }
 
-/// The entries of the cache directory, up to `jobs` read at once, sorted by name.
-pub(super) fn list_cache(base: &Dir, jobs: NonZeroUsize) -> Result<Listed, ScanError> {
+/// The entries of the cache directory, up to `jobs` read at once, sorted by name; with `reuse`
+/// (a scan again under Nova's locks), an entry that keeps its name and inode number and is not
+/// one to look at again is taken as the earlier scan found it, not read again.
+pub(super) fn list_cache(
+    base: &Dir,
+    jobs: NonZeroUsize,
+    reuse: Option<&Reuse<'_>>,
+) -> Result<Listed, ScanError> {
     let error = |path: PathBuf| move |source| ScanError { path, source };
-    let names = base.entries().map_err(error(base.path().to_owned()))?;
+    let names = base
+        .entries_with_inodes()
+        .map_err(error(base.path().to_owned()))?;
+    let kept = |name: &OsStr, ino: u64| {
+        let earlier = reuse?
+            .earlier
+            .get(name)
+            .filter(|file| file.fact.ino == ino)?;
+        Some(((*earlier).clone(), reuse?.look_again.contains(name)))
+    };
     let read = pool::map(
         &names,
         jobs,
         |_| 0,
-        |(name, kind)| read_entry(base, name, *kind),
+        |(name, kind, ino)| match kept(name, *ino) {
+            Some((file, false)) => Ok(Some(Known::Earlier(file))),
+            // Its removal is to be confirmed: as it is now (a `stat`: its bytes matter only if
+            // it stays).
+            Some((file, true)) => Ok(base
+                .stat(name)?
+                .map(|stat| Known::Earlier(restated(file, &stat)))),
+            None => {
+                read_entry(base, name, *kind).map(|entry| entry.map(|e| Known::Read(Box::new(e))))
+            }
+        },
     );
     let mut files = Vec::with_capacity(names.len());
     let mut tops = Vec::with_capacity(names.len());
-    for ((name, _), entry) in names.iter().zip(read) {
+    for ((name, _, _), entry) in names.iter().zip(read) {
         // `None`: gone since the listing.
-        if let Some((stat, top)) = entry.map_err(error(base.join(name)))? {
-            files.push(scanned(base, name, &stat));
-            tops.push(top);
+        match entry.map_err(error(base.join(name)))? {
+            Some(Known::Read(read)) => {
+                let (stat, top) = *read;
+                files.push(scanned(base, name, &stat));
+                tops.push(top);
+            }
+            Some(Known::Earlier(file)) => {
+                files.push(file);
+                tops.push(None);
+            }
+            None => {}
         }
     }
     Ok(Listed { files, tops })
+}
+
+/// What a scan again under Nova's locks takes from the scan before it.
+#[derive(Debug)]
+pub(crate) struct Reuse<'a> {
+    /// The cache's entries as the earlier scan found them, by name.
+    pub earlier: HashMap<&'a OsStr, &'a ScannedFile>,
+    /// The entries to `stat` again whatever their inode numbers: those whose removal is to be
+    /// confirmed.
+    pub look_again: HashSet<&'a OsStr>,
+}
+
+impl<'a> Reuse<'a> {
+    /// What the scan before found, with no entry to look at again yet.
+    pub(crate) fn of(files: &'a [ScannedFile]) -> Self {
+        Self {
+            earlier: files.iter().map(|file| (file.name(), file)).collect(),
+            look_again: HashSet::new(),
+        }
+    }
+}
+
+/// An entry the earlier scan read, as `stat` finds it now.
+fn restated(mut file: ScannedFile, stat: &FileStat) -> ScannedFile {
+    file.fact.size = stat.size;
+    file.fact.mtime = UnixTime(stat.mtime);
+    file.fact.ino = stat.ino;
+    file.allocated = stat.allocated;
+    file.dev_ino = stat.id();
+    file
+}
+
+/// A cache entry as read now, or as the earlier scan found it.
+enum Known {
+    Read(Box<Entry>),
+    Earlier(ScannedFile),
 }
 
 /// What one entry of the cache is: its `stat`, and for a regular image its header.

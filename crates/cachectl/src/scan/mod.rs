@@ -30,6 +30,7 @@ use cachectl_sources::registry::{COMPUTE_NODES, is_registry_leftover};
 use crate::domains::{DeclaredDisks, InstanceRoots};
 use crate::locks::LOCKS_DIR;
 use crate::pool;
+pub(crate) use cache::Reuse;
 use cache::list_cache;
 pub use found::{Scan, ScanConfig, ScanError, ScannedFile};
 use index::CacheIndex;
@@ -45,12 +46,19 @@ pub(crate) const DEFAULT_SCAN_JOBS: NonZeroUsize = NonZeroUsize::new(32).expect(
 /// Scans the cache directory `base` and everything else under the instances path, on one
 /// thread.
 pub fn scan(config: &ScanConfig, base: &Dir) -> Result<Scan, ScanError> {
-    scan_with_jobs(config, base, NonZeroUsize::MIN, DeclaredDisks::default())
+    scan_with_jobs(
+        config,
+        base,
+        NonZeroUsize::MIN,
+        DeclaredDisks::default(),
+        None,
+    )
 }
 
 /// Scans the cache directory and everything else under the instances path, reading up to `jobs`
 /// entries of the cache, then of the instances path, at a time; the files libvirt's domains name
-/// are read as they declare them (`declared`).
+/// are read as they declare them (`declared`). With `reuse` (a scan again under Nova's locks),
+/// cache entries found unchanged are not read again (see [`cache::list_cache`]).
 ///
 /// The result is the one a single thread gets. Each entry of the instances path is walked by a
 /// thread of its own with a directory set of its own; the results are then merged in sorted
@@ -62,9 +70,10 @@ pub(crate) fn scan_with_jobs(
     base: &Dir,
     jobs: NonZeroUsize,
     declared: DeclaredDisks,
+    reuse: Option<&Reuse<'_>>,
 ) -> Result<Scan, ScanError> {
     let base_dir = config.base_dir();
-    let listed = list_cache(base, jobs)?;
+    let listed = list_cache(base, jobs, reuse)?;
     let mut index = CacheIndex::of(&listed.files, base_dir.clone());
     index.roots = Some(InstanceRoots::of(&config.instances_path));
     index.declared = declared;
