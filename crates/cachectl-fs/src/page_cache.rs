@@ -40,7 +40,8 @@ pub fn cached_pages(file: &File, offset: u64, len: usize) -> io::Result<Vec<bool
 /// The one place this crate calls the kernel unsafely: rustix wraps neither `mincore` nor a safe
 /// `mmap` (a mapping is memory that the file can change or truncate under the program), and no
 /// other call says which pages of a file are cached on every kernel and filesystem (`cachestat`
-/// needs Linux 6.5; `preadv2(RWF_NOWAIT)` is refused by NFS and CephFS and cannot tell the
+/// needs Linux 6.5; `preadv2(RWF_NOWAIT)` is refused with `EOPNOTSUPP` where a filesystem has no
+/// non-blocking reads, and tells nothing about pages it does not read, so it cannot tell the
 /// reader's own read-ahead from pages cached before). Sound because the mapping never leaves
 /// this function and is never read or written: it exists only so that `mincore` can be asked
 /// about its pages.
