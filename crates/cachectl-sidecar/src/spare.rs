@@ -14,10 +14,12 @@ use cachectl_fs::{cached_pages, drop_cached, page_size};
 /// size, one byte of answer per page: 16 KiB for 4 KiB pages).
 ///
 /// The page cache of a window is looked at while the reader is still a whole window before it:
-/// the kernel's read-ahead (at most a few MiB ahead of the reader: `read_ahead_kb`, doubled for
-/// a sequential reader; 16 MiB on the bench machine) has then brought in none of its pages, so
-/// what is cached there was cached before the reader came.
-pub(crate) const WINDOW: u64 = 64 << 20;
+/// the kernel's read-ahead (twice `read_ahead_kb` for a sequential reader, and up to twice that
+/// ahead of it: 32 MiB on the bench machine, 512 KiB at the usual 128 KiB) has then brought in
+/// none of its pages, so what is cached there was cached before the reader came. Were the
+/// read-ahead longer than a window, pages it brought in would be taken for cached before and
+/// kept: more memory used, never a page of someone else's dropped.
+const WINDOW: u64 = 64 << 20;
 
 /// Which pages of one window of the file were cached before the reader came near.
 #[derive(Debug)]
