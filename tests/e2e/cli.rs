@@ -120,3 +120,58 @@ fn snapshot_of_the_demo() {
         insta::assert_snapshot!("demo", run.stdout);
     });
 }
+
+/// What `ionice -p PID` says of the process `pid` once it says `wanted`, or what it last said
+/// after 30 seconds of asking.
+fn ionice_once_it_says(pid: u32, wanted: &str) -> String {
+    let mut said = String::new();
+    for _ in 0..600 {
+        let output = std::process::Command::new("ionice")
+            .args(["-p", &pid.to_string()])
+            .output()
+            .expect("ionice (util-linux) runs");
+        said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if said == wanted {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    said
+}
+
+#[test]
+fn io_priority_idle_is_what_ionice_shows_while_a_pass_runs() {
+    use std::io::Write;
+    let host = Host::new();
+    host.base_file(&fp("image"), 1 << 20, 2 * DAY);
+    // The pass waits for its inventory on standard input, after setting its priority.
+    let mut audit = host.spawn(&[
+        "audit",
+        "--io-priority",
+        "idle",
+        "--checksum",
+        "--inventory",
+        "-",
+        "--format",
+        "json",
+    ]);
+    let said = ionice_once_it_says(audit.id(), "idle");
+    let mut stdin = audit.stdin.take().expect("its standard input");
+    stdin
+        .write_all(br#"{"instances": []}"#)
+        .expect("the inventory written");
+    drop(stdin);
+    let output = audit.wait_with_output().expect("the audit finishes");
+    assert_eq!(said, "idle");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    let bad = host.run(&["verify", "--io-priority", "realtime"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("invalid value 'realtime' for '--io-priority <CLASS>'"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -414,6 +414,17 @@ impl Host {
         out
     }
 
+    /// Starts `cachectl --instances-path <instances> --host compute-1 <args>` at [`NOW`], its
+    /// standard input, output and error piped: for a test that looks at the running process.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        command(None, &self.instances, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cachectl runs")
+    }
+
     /// Like [`Host::run`], killed after `secs` seconds (exit code 124) so a hang fails the test
     /// instead of blocking the suite.
     pub fn run_with_timeout(&self, secs: u32, args: &[&str]) -> Run {

@@ -4,8 +4,11 @@
 //! compute hosts of 1,000 to 50,000 instances with real qcow2 overlays (cachectl's own writer,
 //! the bytes `qemu-img create` writes, stored sparse). Then, in the same run, one after another:
 //!
-//! - `cachectl verify` (default jobs, and `--jobs 1`) against `openssl sha1` and `sha1sum` over
-//!   the same files one after another, and `xargs -P2` of each, with a warm page cache;
+//! - `cachectl verify` (default jobs, and `--jobs 1`) against `openssl sha1`, `sha1sum` and `cat`
+//!   over the same files from a cold page cache (each run after dropping the files from it with
+//!   `POSIX_FADV_DONTNEED`), with how much of the files each leaves there (`fincore`, sampled
+//!   while it runs and after);
+//! - the same and `xargs -P2` of openssl and sha1sum with a warm page cache;
 //! - `cachectl audit` of each host, and one `qemu-img info` process per disk (what Nova pays per
 //!   instance), measured on a sample of disks;
 //! - Nova's own pass over a 600-instance host, where a Nova installation is given (`--nova
@@ -317,8 +320,44 @@ type Row = (String, Result<Cost, String>);
 fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String, String> {
     let instances = dir.join("instances");
     let files = write_random_files(options, &instances.join("_base"))?;
-    let rows = hash_rows(options, cachectl, dir, &instances, &files)?;
-    Ok(hash_table(options, rows))
+    // Write the sidecars, so that every timed run verifies.
+    measure_once(cachectl, &refs(&verify_args(&instances, None)))?;
+    let cold = cold_hash_rows(options, cachectl, &instances, &files)?;
+    read_whole(&files)?;
+    let warm = hash_rows(options, cachectl, dir, &instances, &files)?;
+    Ok(cold_hash_table(options, cold) + &hash_table(options, warm))
+}
+
+/// `cachectl --no-config --instances-path INSTANCES -q verify [--jobs JOBS]`'s arguments.
+fn verify_args(instances: &Path, jobs: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--no-config".to_owned(),
+        "--instances-path".to_owned(),
+        instances.display().to_string(),
+        "-q".to_owned(),
+        "verify".to_owned(),
+    ];
+    if let Some(jobs) = jobs {
+        args.extend(["--jobs".to_owned(), jobs.to_owned()]);
+    }
+    args
+}
+
+/// Borrowed arguments, as [`measure`] takes them.
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Reads `files` whole, so that they are in the page cache (warm).
+fn read_whole(files: &[String]) -> Result<(), String> {
+    for file in files {
+        io::copy(
+            &mut File::open(file).map_err(|err| format!("cannot open {file}: {err}"))?,
+            &mut io::sink(),
+        )
+        .map_err(|err| format!("cannot read {file}: {err}"))?;
+    }
+    Ok(())
 }
 
 /// `--files` random files of `--file-size` in `base`, named as images of the cache: their paths.
@@ -340,7 +379,7 @@ fn write_random_files(options: &Options, base: &Path) -> Result<Vec<String>, Str
 }
 
 /// Hashes `files` with `cachectl verify` (on the instances path they lie in), openssl and
-/// sha1sum, one after another and two at a time.
+/// sha1sum, one after another and two at a time, from a warm page cache.
 fn hash_rows(
     options: &Options,
     cachectl: &Path,
@@ -348,23 +387,8 @@ fn hash_rows(
     instances: &Path,
     files: &[String],
 ) -> Result<Vec<Row>, String> {
-    let instances_arg = instances.display().to_string();
-    let cachectl_args = |jobs: Option<&'static str>| {
-        let mut args = vec![
-            "--no-config",
-            "--instances-path",
-            instances_arg.as_str(),
-            "-q",
-            "verify",
-        ];
-        if let Some(jobs) = jobs {
-            args.extend(["--jobs", jobs]);
-        }
-        args
-    };
-    // Warm the page cache, and write the sidecars (so every timed run verifies).
-    measure_once(cachectl, &cachectl_args(None))?;
-
+    let default_jobs = verify_args(instances, None);
+    let one_job = verify_args(instances, Some("1"));
     let list = dir.join("files.txt");
     fs::write(&list, files.join("\n") + "\n")
         .map_err(|err| format!("cannot write {}: {err}", list.display()))?;
@@ -379,11 +403,11 @@ fn hash_rows(
     Ok(vec![
         (
             "cachectl verify (default: --jobs 2)".to_owned(),
-            measure(options.runs, cachectl, &cachectl_args(None)),
+            measure(options.runs, cachectl, &refs(&default_jobs)),
         ),
         (
             "cachectl verify --jobs 1".to_owned(),
-            measure(options.runs, cachectl, &cachectl_args(Some("1"))),
+            measure(options.runs, cachectl, &refs(&one_job)),
         ),
         (
             "openssl sha1 FILES (one after another)".to_owned(),
@@ -447,6 +471,184 @@ fn hash_table(options: &Options, rows: Vec<Row>) -> String {
                 let _ = writeln!(text, "| `{name}` | not run: {err} | | | | |");
             }
         }
+    }
+    text
+}
+
+/// One row of the cold table: the command shown, and what it cost (or why it did not run).
+type ColdRow = (String, Result<ColdCost, String>);
+
+/// What a run from a cold page cache cost, and how much of the files it left in the page cache.
+#[derive(Debug, Clone, Copy)]
+struct ColdCost {
+    cost: Cost,
+    /// The files' bytes in the page cache: the most seen while it ran (sampled), and after.
+    /// `None` without `fincore`.
+    peak: Option<u64>,
+    after: Option<u64>,
+}
+
+/// Hashes `files` from a cold page cache, each run after dropping them from it: `cachectl
+/// verify`, `openssl sha1` and `sha1sum`, and `cat` (reading alone: the disk's speed).
+fn cold_hash_rows(
+    options: &Options,
+    cachectl: &Path,
+    instances: &Path,
+    files: &[String],
+) -> Result<Vec<ColdRow>, String> {
+    let file_args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let sha1 = [&["sha1"][..], &file_args].concat();
+    let cold = |program: &Path, args: &[&str]| measure_cold(options.runs, program, args, files);
+    Ok(vec![
+        (
+            "cachectl verify (default: --jobs 2)".to_owned(),
+            cold(cachectl, &refs(&verify_args(instances, None))),
+        ),
+        (
+            "cachectl verify --jobs 1".to_owned(),
+            cold(cachectl, &refs(&verify_args(instances, Some("1")))),
+        ),
+        (
+            "openssl sha1 FILES (one after another)".to_owned(),
+            cold(Path::new("openssl"), &sha1),
+        ),
+        (
+            "sha1sum FILES (one after another)".to_owned(),
+            cold(Path::new("sha1sum"), &file_args),
+        ),
+        (
+            "cat FILES > /dev/null (reading alone)".to_owned(),
+            cold(Path::new("cat"), &file_args),
+        ),
+    ])
+}
+
+/// Like [`measure`], each run from a cold page cache ([`measure_cold_once`]): the median run,
+/// with the most of the files any run left in the page cache.
+fn measure_cold(
+    runs: usize,
+    program: &Path,
+    args: &[&str],
+    files: &[String],
+) -> Result<ColdCost, String> {
+    let mut costs = Vec::new();
+    for _ in 0..runs {
+        costs.push(measure_cold_once(program, args, files)?);
+    }
+    costs.sort_by_key(|c| c.cost.wall);
+    let most = |of: fn(&ColdCost) -> Option<u64>| costs.iter().filter_map(of).max();
+    Ok(ColdCost {
+        peak: most(|c| c.peak),
+        after: most(|c| c.after),
+        cost: median_cost(&costs),
+    })
+}
+
+/// The median cost of `runs` (sorted by wall time), with the largest peak memory.
+fn median_cost(runs: &[ColdCost]) -> Cost {
+    Cost {
+        max_rss_kib: runs.iter().map(|c| c.cost.max_rss_kib).max().unwrap_or(0),
+        ..runs[runs.len() / 2].cost
+    }
+}
+
+/// Drops `files` from the page cache, runs the command, and samples how much of the files is
+/// in the page cache while it runs (every 20 ms) and after.
+fn measure_cold_once(program: &Path, args: &[&str], files: &[String]) -> Result<ColdCost, String> {
+    drop_from_cache(files)?;
+    let running = std::sync::atomic::AtomicBool::new(true);
+    let (cost, peak) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = cached_bytes(files);
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(cached_bytes(files));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        let cost = measure_once(program, args);
+        running.store(false, std::sync::atomic::Ordering::Relaxed);
+        (cost, sampler.join().unwrap_or(None))
+    });
+    let after = cached_bytes(files);
+    Ok(ColdCost {
+        cost: cost?,
+        peak: peak.max(after),
+        after,
+    })
+}
+
+/// Drops every page of `files` from the page cache (`POSIX_FADV_DONTNEED`; they are clean).
+fn drop_from_cache(files: &[String]) -> Result<(), String> {
+    for file in files {
+        let open = File::open(file).map_err(|err| format!("cannot open {file}: {err}"))?;
+        rustix::fs::fadvise(&open, 0, None, rustix::fs::Advice::DontNeed)
+            .map_err(|err| format!("cannot drop {file} from the page cache: {err}"))?;
+    }
+    Ok(())
+}
+
+/// How many bytes of `files` are in the page cache, as `fincore` (util-linux) counts them;
+/// `None` if it cannot be run.
+fn cached_bytes(files: &[String]) -> Option<u64> {
+    let output = Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .args(files)
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().ok())
+        .sum()
+}
+
+/// The cold table: each row's time, throughput and CPU time, its speed beside `openssl sha1`
+/// made cold the same way, and how much of the files it left in the page cache.
+fn cold_hash_table(options: &Options, rows: Vec<ColdRow>) -> String {
+    let total = options.files as u64 * options.file_size;
+    let baseline = rows
+        .iter()
+        .find(|(name, _)| name.starts_with("openssl sha1 FILES"))
+        .and_then(|(_, cost)| cost.as_ref().ok())
+        .map(|c| c.cost.wall);
+    let mut text = format!(
+        "\n### Checksums: {} files of {} MiB ({} MiB), cold: each run after dropping the files \
+         from the page cache, median of {} runs\n\n\
+         | command | time | throughput | CPU time | vs openssl sha1 | page cache of the files: \
+         most while running | after |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        options.files,
+        options.file_size / MIB,
+        total / MIB,
+        options.runs
+    );
+    let cached = |bytes: Option<u64>| {
+        bytes.map_or_else(|| "- (no fincore)".to_owned(), |b| memory(b / 1024))
+    };
+    for (name, cold) in rows {
+        let cold = match cold {
+            Ok(cold) => cold,
+            Err(err) => {
+                let _ = writeln!(text, "| `{name}` | not run: {err} | | | | | |");
+                continue;
+            }
+        };
+        let wall = cold.cost.wall.as_secs_f64();
+        let ratio = baseline.map_or_else(
+            || "-".to_owned(),
+            |b| format!("{:.2}x", b.as_secs_f64() / wall),
+        );
+        let _ = writeln!(
+            text,
+            "| `{name}` | {} | {:.0} MB/s | {} | {ratio} | {} | {} |",
+            seconds(cold.cost.wall),
+            total as f64 / wall / 1e6,
+            seconds(cold.cost.cpu),
+            cached(cold.peak),
+            cached(cold.after),
+        );
     }
     text
 }

@@ -20,6 +20,11 @@
 //!   open → lock → check that the name still names the locked file → retry pattern, and a lock
 //!   file is never unlinked here ([`Dir::try_lock`]).
 //!
+//! Besides, what a long read of a file needs from the kernel: which of its pages are in the page
+//! cache ([`cached_pages`]), dropping pages from it ([`drop_cached`]), and the thread's I/O
+//! priority ([`set_io_priority`]). The crate's only unsafe code is there, in two functions that
+//! call the kernel where rustix has no safe wrapper (`mincore`, `ioprio_set`).
+//!
 //! ```
 //! # fn main() -> std::io::Result<()> {
 //! use std::ffi::OsStr;
@@ -34,15 +39,19 @@
 //! # Ok(()) }
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod atomic;
 mod dir;
+mod io_priority;
 mod listing;
 mod lock;
+mod page_cache;
 mod stat;
 
 pub use dir::{Dir, NotRegular, open_regular_path, read_small_file, stat_path};
+pub use io_priority::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, io_priority, set_io_priority};
 pub use listing::Prefix;
 pub use lock::Lock;
+pub use page_cache::{cached_pages, drop_cached, page_size};
 pub use stat::{FileStat, Kind};

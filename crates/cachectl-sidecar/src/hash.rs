@@ -8,6 +8,8 @@ use std::path::Path;
 use cachectl_fs::Dir;
 use sha1::{Digest, Sha1};
 
+use crate::spare::SparingReader;
+
 /// Size of the read buffer: one per file being hashed, whatever the file's size.
 ///
 /// Measured on an idle AMD EPYC with SHA-NI (the `cargo xtask bench` machine), four 1 GiB files
@@ -53,15 +55,19 @@ pub fn hash_file(path: &Path) -> io::Result<Sha1Hex> {
 
 /// The SHA-1 of the regular file `name` of `dir`, as [`hash_file`]; `progress` is called with the
 /// number of bytes of each read as it goes.
+///
+/// The file is read with the kernel's sequential read-ahead, so a file that is not in memory is
+/// read at the speed of its disk, and the page cache is left as it was found: the pages that
+/// were not cached before are dropped once hashed, those that were stay ([`SparingReader`]).
 pub fn hash_entry_with(
     dir: &Dir,
     name: &OsStr,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Sha1Hex> {
-    let (file, _) = dir.open_regular(name)?;
+    let (file, stat) = dir.open_regular(name)?;
     // Read-ahead for a file read once from start to end; only a hint, so a refusal is no error.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
-    hash_reader_with(file, progress)
+    hash_reader_with(SparingReader::new(file, stat.size), progress)
 }
 
 /// The SHA-1 of everything `reader` yields, in lowercase hex.

@@ -4,7 +4,8 @@
 //! and Folsom on writes `X.info` (JSON `{"sha1": "<hex>", "sha1-timestamp": <unix float>}`).
 //! [`read_stored_checksum`] reads whichever is there (`.info` first), [`write_info`] writes an
 //! `.info` atomically (temporary file, fsync, rename) and retires a legacy `.sha1`, and
-//! [`hash_file`] streams the SHA-1 of a file of any size in bounded memory.
+//! [`hash_file`] streams the SHA-1 of a file of any size in bounded memory, leaving the page
+//! cache as it found it (pages it brought in are dropped behind it).
 //!
 //! Sidecars are read and written relative to the open cache directory ([`cachectl_fs::Dir`]):
 //! a sidecar that is a symlink or a hard link is refused, never read through, and a write never
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod hash;
+mod spare;
 mod stored;
 
 pub use hash::{

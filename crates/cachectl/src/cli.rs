@@ -4,8 +4,9 @@ use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use cachectl_fs::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, set_io_priority};
 use cachectl_naming::escape_controls;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
 use crate::clock::now;
@@ -99,6 +100,9 @@ pub(crate) struct PassArgs {
     /// NFS or CephFS, not on the processor].
     #[arg(long, value_name = "N", value_parser = parse_jobs)]
     pub scan_jobs: Option<NonZeroUsize>,
+    /// Whose turn it is on the disk.
+    #[command(flatten)]
+    pub io: IoPriorityArgs,
 }
 
 impl PassArgs {
@@ -108,6 +112,57 @@ impl PassArgs {
         self.scan_jobs
             .or(self.jobs.jobs)
             .unwrap_or(DEFAULT_SCAN_JOBS)
+    }
+}
+
+/// `--io-priority`, shared by the commands that read files at length.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct IoPriorityArgs {
+    /// The I/O priority class of the run: `idle` reads only while no other process waits on the
+    /// disk (for timer runs). Default: the class cachectl was started with (best-effort unless
+    /// `ionice` said otherwise).
+    #[arg(long, value_enum, value_name = "CLASS")]
+    pub io_priority: Option<IoClass>,
+}
+
+/// The I/O scheduling classes `--io-priority` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IoClass {
+    /// Only when no other process waits on the disk.
+    Idle,
+    /// Shares the disk with other processes (at the level of a process of nice 0).
+    BestEffort,
+}
+
+impl IoClass {
+    /// Its name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::BestEffort => "best-effort",
+        }
+    }
+}
+
+impl IoPriorityArgs {
+    /// Sets the process's I/O priority as asked, before any thread is started (threads inherit
+    /// it); nothing if not asked.
+    fn apply(&self) -> Result<(), CommandError> {
+        let Some(class) = self.io_priority else {
+            return Ok(());
+        };
+        let priority = match class {
+            IoClass::Idle => IoPriority::Idle,
+            IoClass::BestEffort => IoPriority::BestEffort(DEFAULT_BEST_EFFORT_LEVEL),
+        };
+        set_io_priority(priority).map_err(|err| {
+            CommandError::new(
+                ExitCode::Failure,
+                format!("cannot set the I/O priority class {}: {err}", class.name()),
+            )
+        })?;
+        tracing::info!("I/O priority class: {}", class.name());
+        Ok(())
     }
 }
 
@@ -150,6 +205,9 @@ pub(crate) struct VerifyArgs {
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
+    /// Whose turn it is on the disk.
+    #[command(flatten)]
+    pub io: IoPriorityArgs,
     /// Files to verify (default: every image in the cache directory).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -230,6 +288,7 @@ fn run(cli: &Cli) -> ExitCode {
             &mut out,
         ),
         Command::Verify(args) => settings(cli).and_then(|settings| {
+            args.io.apply()?;
             let config = VerifyConfig {
                 scan: settings.scan_config(),
                 files: args.files.clone(),
@@ -311,6 +370,7 @@ fn run_pass(
         ));
     }
     let settings = settings(cli)?;
+    args.io.apply()?;
     let config = PassConfig {
         inventory: args.inventory.clone(),
         libvirt: settings.libvirt_config(&args.libvirt_xml),
