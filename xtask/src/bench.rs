@@ -40,7 +40,7 @@ const NOVA_INSTANCES: usize = 600;
 /// Distinct images the instances boot from.
 const IMAGES: usize = 40;
 
-const USAGE: &str = "usage: cargo xtask bench [OPTIONS]
+pub(crate) const USAGE: &str = "usage: cargo xtask bench [OPTIONS]
 
 Generates inputs, runs cachectl and the tools it replaces side by side, prints a table.
 
@@ -59,20 +59,20 @@ Generates inputs, runs cachectl and the tools it replaces side by side, prints a
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
-    files: usize,
-    file_size: u64,
-    instances: Vec<usize>,
+    pub(crate) files: usize,
+    pub(crate) file_size: u64,
+    pub(crate) instances: Vec<usize>,
     pub(crate) runs: usize,
-    qemu_img_disks: usize,
+    pub(crate) qemu_img_disks: usize,
     pub(crate) nova: Option<PathBuf>,
-    nova_instances: usize,
-    cachectl: Option<PathBuf>,
-    dir: Option<PathBuf>,
-    keep: bool,
+    pub(crate) nova_instances: usize,
+    pub(crate) cachectl: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) keep: bool,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Self, String> {
+    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
         let mut options = Self {
             files: 4,
             file_size: GIB,
@@ -128,49 +128,6 @@ pub(crate) fn number<T: std::str::FromStr>(option: &str, text: &str) -> Result<T
         .map_err(|_| format!("{option}: {text:?} is not a number"))
 }
 
-/// Runs the benchmark.
-pub fn run(args: &[String]) -> Result<(), String> {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    let options = Options::parse(args)?;
-    let cachectl = match &options.cachectl {
-        Some(path) => path.clone(),
-        None => build_cachectl()?,
-    };
-    let dir = options.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("cachectl-bench-{}", std::process::id()))
-    });
-    fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    eprintln!("bench: inputs in {}", dir.display());
-
-    let mut report = String::new();
-    let _ = writeln!(report, "{}", machine());
-    let result = (|| {
-        if options.files > 0 {
-            let section = hash_section(&options, &cachectl, &dir.join("hash"))?;
-            report.push_str(&section);
-        }
-        let section = audit_section(&options, &cachectl, &dir.join("hosts"))?;
-        report.push_str(&section);
-        let section = nova_section(&options, &cachectl, &dir.join("nova"))?;
-        report.push_str(&section);
-        let section = crate::slow_storage::section(&options, &cachectl, &dir.join("storage"))?;
-        report.push_str(&section);
-        let section = crate::clean_bench::section(&options, &cachectl, &dir.join("removals"))?;
-        report.push_str(&section);
-        Ok::<(), String>(())
-    })();
-    if options.keep {
-        eprintln!("bench: inputs kept in {}", dir.display());
-    } else if let Err(err) = fs::remove_dir_all(&dir) {
-        eprintln!("bench: cannot remove {}: {err}", dir.display());
-    }
-    println!("{report}");
-    result
-}
-
 /// `cargo build --release -p cachectl`, and the binary it built.
 pub(crate) fn build_cachectl() -> Result<PathBuf, String> {
     crate::cargo(&["build", "--release", "--package", "cachectl"], &[])?;
@@ -189,7 +146,7 @@ pub(crate) fn build_cachectl() -> Result<PathBuf, String> {
 }
 
 /// The machine, for the table's caption.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         cpuinfo
@@ -317,7 +274,11 @@ pub fn measure_child(args: &[String]) -> Result<(), String> {
 /// One row of a table: the command shown, and what it cost (or why it did not run).
 type Row = (String, Result<Cost, String>);
 
-fn hash_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String, String> {
+pub(crate) fn hash_section(
+    options: &Options,
+    cachectl: &Path,
+    dir: &Path,
+) -> Result<String, String> {
     let instances = dir.join("instances");
     let files = write_random_files(options, &instances.join("_base"))?;
     // Write the sidecars, so that every timed run verifies.
@@ -689,7 +650,11 @@ pub(crate) struct BenchHost {
     disks: Vec<PathBuf>,
 }
 
-fn audit_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String, String> {
+pub(crate) fn audit_section(
+    options: &Options,
+    cachectl: &Path,
+    dir: &Path,
+) -> Result<String, String> {
     let mut text = format!(
         "\n### Audits: hosts of real qcow2 overlays, warm cache, median of {} runs\n\n\
          | host | command | time | per instance | CPU time | peak memory |\n\
@@ -1117,7 +1082,11 @@ fn set_mtime(file: &File, mtime: i64) -> io::Result<()> {
 
 // ----- Nova ----------------------------------------------------------------------------------
 
-fn nova_section(options: &Options, cachectl: &Path, dir: &Path) -> Result<String, String> {
+pub(crate) fn nova_section(
+    options: &Options,
+    cachectl: &Path,
+    dir: &Path,
+) -> Result<String, String> {
     let n = options.nova_instances;
     let mut text = format!(
         "\n### Nova's own pass against cachectl: a host of {n} instances\n\n\

@@ -10,6 +10,7 @@
 //! ```
 
 mod bench;
+mod bench_run;
 mod clean_bench;
 mod fuzz;
 mod graph;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
+        Some("bench") => bench_run::run(&args[1..]),
         // The wrapper bench runs every measured command under (not for people).
         Some("bench-measure") => bench::measure_child(&args[1..]),
         Some("stress") => stress::run(&args[1..]),
