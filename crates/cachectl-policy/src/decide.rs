@@ -1,5 +1,6 @@
 //! The rules of a pass: from facts to a plan.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use cachectl_naming::{
@@ -11,7 +12,9 @@ use crate::facts::{
     CacheFile, Disk, Facts, FileIdentity, FileType, Instance, ReadAs, StorageUsers, UnreadableFile,
     UseKind,
 };
-use crate::plan::{DoubtOutcome, FileDecision, OrphanDir, Plan, Reason, State, Users, Warning};
+use crate::plan::{
+    DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning,
+};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
@@ -194,7 +197,7 @@ fn counted_records<'a>(facts: &'a Facts, warnings: &mut Vec<Warning>) -> Vec<&'a
 
 /// The directory names instance records claim: an instance's uuid and name, and their
 /// `_resize` forms while it resizes (every record, counted or not).
-fn claimed_dirs<'a>(records: impl Iterator<Item = &'a Instance>) -> HashSet<String> {
+fn claimed_dirs<'a>(records: impl Iterator<Item = &'a Instance>) -> HashSet<Cow<'a, str>> {
     let mut dirs = HashSet::new();
     for record in records {
         let resizing = record
@@ -203,9 +206,9 @@ fn claimed_dirs<'a>(records: impl Iterator<Item = &'a Instance>) -> HashSet<Stri
             .is_some_and(|s| RESIZE_TASK_STATES.contains(&s))
             || record.vm_state.as_deref() == Some("resized");
         for dir in [&record.name, &record.uuid] {
-            dirs.insert(dir.clone());
+            dirs.insert(Cow::Borrowed(dir.as_str()));
             if resizing {
-                dirs.insert(format!("{dir}_resize"));
+                dirs.insert(Cow::Owned(format!("{dir}_resize")));
             }
         }
     }
@@ -222,7 +225,7 @@ struct ImageClaim {
 }
 
 /// What the instance records say is in use, and which directories they claim.
-struct Claims {
+struct Claims<'a> {
     /// By the image's fingerprint.
     images: HashMap<String, ImageClaim>,
     image_of_fingerprint: HashMap<String, String>,
@@ -230,12 +233,12 @@ struct Claims {
     ephemeral: BTreeMap<String, Vec<String>>,
     /// The swap and ephemeral bases local instances need, each as the names it may have.
     local_bases: Vec<Vec<String>>,
-    /// Directory names records claim (every record, counted or not).
-    dirs: HashSet<String>,
+    /// Directory names records claim (every record, counted or not), borrowed from them.
+    dirs: HashSet<Cow<'a, str>>,
 }
 
-impl Claims {
-    fn from_records(facts: &Facts, records: &[&Instance]) -> Self {
+impl<'a> Claims<'a> {
+    fn from_records(facts: &'a Facts, records: &[&Instance]) -> Self {
         let mut images = HashMap::new();
         let mut image_of_fingerprint = HashMap::new();
         for (image_id, usage) in image_usage(records.iter().copied(), &facts.host) {
@@ -325,8 +328,8 @@ impl Claims {
                 instances.extend(local.iter().chain(remote).cloned());
                 decision.reasons.push(Reason::ImageInUse {
                     image_id: image_id.clone(),
-                    local: local.clone(),
-                    remote: remote.clone(),
+                    local: Names::of(local),
+                    remote: Names::of(remote),
                 });
             }
         }
@@ -335,7 +338,7 @@ impl Claims {
                 if let Some(users) = self.swap.get(name) {
                     instances.extend(users.iter().cloned());
                     decision.reasons.push(Reason::SwapInUse {
-                        instances: users.clone(),
+                        instances: Names::of(users),
                     });
                 }
             }
@@ -343,7 +346,7 @@ impl Claims {
                 if let Some(users) = self.ephemeral.get(name) {
                     instances.extend(users.iter().cloned());
                     decision.reasons.push(Reason::EphemeralInUse {
-                        instances: users.clone(),
+                        instances: Names::of(users),
                     });
                 }
             }
@@ -402,17 +405,31 @@ impl Claims {
         if facts.instances.is_none() || (facts.records_of_this_host_only && shared) {
             return Vec::new();
         }
-        // Disks by directory, once: a host of many orphan directories stays linear.
-        let mut disks_by_dir: HashMap<&str, Vec<&Disk>> = HashMap::new();
-        for disk in &facts.disks {
-            if let Some(dir) = disk.dir.as_deref() {
-                disks_by_dir.entry(dir).or_default().push(disk);
-            }
-        }
-        facts
+        let orphan_dirs: Vec<&String> = facts
             .instance_dirs
             .iter()
-            .filter(|dir| !self.dirs.contains(*dir))
+            .filter(|dir| !self.dirs.contains(dir.as_str()))
+            .collect();
+        if orphan_dirs.is_empty() {
+            return Vec::new();
+        }
+        // The orphans' disks, in one pass over the disks: a host of many orphan directories
+        // stays linear, and one of few holds few.
+        let mut disks_by_dir: HashMap<&str, Vec<&Disk>> = orphan_dirs
+            .iter()
+            .map(|dir| (dir.as_str(), Vec::new()))
+            .collect();
+        for disk in &facts.disks {
+            if let Some(disks) = disk
+                .dir
+                .as_deref()
+                .and_then(|dir| disks_by_dir.get_mut(dir))
+            {
+                disks.push(disk);
+            }
+        }
+        orphan_dirs
+            .into_iter()
             .map(|dir| {
                 let mut orphan = OrphanDir {
                     name: dir.clone(),
@@ -454,8 +471,10 @@ fn display_instance(record: &Instance, host: &str) -> String {
 
 /// Per cache file name, the disks that use it.
 struct DiskUses<'a> {
-    backing: HashMap<&'a str, (Vec<String>, bool)>,
-    data_file: HashMap<&'a str, Vec<String>>,
+    /// The disks each cache file backs (by their paths, borrowed: a host has thousands), and
+    /// whether a reference names it by its file name only.
+    backing: HashMap<&'a str, (Vec<&'a String>, bool)>,
+    data_file: HashMap<&'a str, Vec<&'a String>>,
 }
 
 impl<'a> DiskUses<'a> {
@@ -469,15 +488,15 @@ impl<'a> DiskUses<'a> {
                 match used.kind {
                     UseKind::Backing { .. } => {
                         let (disks, by_name) = uses.backing.entry(used.file.as_str()).or_default();
-                        if disks.last() != Some(&disk.path) {
-                            disks.push(disk.path.clone());
+                        if disks.last() != Some(&&disk.path) {
+                            disks.push(&disk.path);
                         }
                         *by_name |= used.by_name_only;
                     }
                     UseKind::DataFile { .. } => {
                         let disks = uses.data_file.entry(used.file.as_str()).or_default();
-                        if disks.last() != Some(&disk.path) {
-                            disks.push(disk.path.clone());
+                        if disks.last() != Some(&&disk.path) {
+                            disks.push(&disk.path);
                         }
                     }
                 }
@@ -488,16 +507,22 @@ impl<'a> DiskUses<'a> {
 
     fn add_reasons(&self, name: &str, decision: &mut FileDecision) {
         if let Some((disks, by_name_only)) = self.backing.get(name) {
-            decision.users.disks.extend(disks.iter().cloned());
+            decision
+                .users
+                .disks
+                .extend(disks.iter().map(|d| (*d).clone()));
             decision.reasons.push(Reason::BackingFileOf {
-                disks: disks.clone(),
+                disks: Names::of(disks.iter().copied()),
                 by_name_only: *by_name_only,
             });
         }
         if let Some(disks) = self.data_file.get(name) {
-            decision.users.disks.extend(disks.iter().cloned());
+            decision
+                .users
+                .disks
+                .extend(disks.iter().map(|d| (*d).clone()));
             decision.reasons.push(Reason::DataFileOf {
-                disks: disks.clone(),
+                disks: Names::of(disks.iter().copied()),
             });
         }
     }

@@ -173,10 +173,10 @@ pub struct FileOutcome {
 
 impl FileOutcome {
     /// The outcome the plan gives, before anything is carried out.
-    pub fn planned(decision: &FileDecision) -> Self {
+    pub fn planned(decision: FileDecision) -> Self {
         Self {
             state: FileState::planned(decision.state),
-            decision: decision.clone(),
+            decision,
             notes: Vec::new(),
         }
     }
@@ -301,7 +301,7 @@ mod tests {
     }
 
     fn removable(name: &str) -> FileOutcome {
-        FileOutcome::planned(&decision(name, State::Remove))
+        FileOutcome::planned(decision(name, State::Remove))
     }
 
     fn held() -> LockState {
@@ -439,20 +439,20 @@ mod tests {
             outcome.notes[0].to_string(),
             "another process holds its lock locks/nova-x: a clean now would keep it"
         );
-        let mut kept = FileOutcome::planned(&decision(FP, State::InUse));
+        let mut kept = FileOutcome::planned(decision(FP, State::InUse));
         kept.keep_for_lock(&held());
         assert!(kept.notes.is_empty());
     }
 
     #[test]
     fn only_images_that_stay_are_hashed() {
-        let image = FileOutcome::planned(&decision(FP, State::InUse));
+        let image = FileOutcome::planned(decision(FP, State::InUse));
         assert!(image.is_hashed(FileType::Regular));
         assert!(!image.is_hashed(FileType::Symlink));
         assert!(!removable(FP).is_hashed(FileType::Regular));
-        let sidecar = FileOutcome::planned(&decision(&format!("{FP}.info"), State::InUse));
+        let sidecar = FileOutcome::planned(decision(&format!("{FP}.info"), State::InUse));
         assert!(!sidecar.is_hashed(FileType::Regular));
-        let young = FileOutcome::planned(&decision("swap_512", State::TooYoung));
+        let young = FileOutcome::planned(decision("swap_512", State::TooYoung));
         assert!(young.is_hashed(FileType::Regular));
     }
 

@@ -41,9 +41,9 @@ pub enum Reason {
         /// The image id.
         image_id: String,
         /// Instances on this host.
-        local: Vec<String>,
+        local: Names,
         /// Instances on other hosts sharing the storage, as `name@host`.
-        remote: Vec<String>,
+        remote: Names,
     },
     /// A resized copy of an image instance records use, which no disk uses.
     CopyOfUsedImage {
@@ -53,24 +53,24 @@ pub enum Reason {
     /// A swap base the records of these instances name.
     SwapInUse {
         /// The instances.
-        instances: Vec<String>,
+        instances: Names,
     },
     /// An ephemeral base the records of these instances name.
     EphemeralInUse {
         /// The instances.
-        instances: Vec<String>,
+        instances: Names,
     },
     /// Disks have it in their backing chain.
     BackingFileOf {
         /// The disks, relative to the instances path.
-        disks: Vec<String>,
+        disks: Names,
         /// Some references name another path with this file's name (Nova's matching rule).
         by_name_only: bool,
     },
     /// Disks (or images in their chains) have it as their external data file.
     DataFileOf {
         /// The disks, relative to the instances path.
-        disks: Vec<String>,
+        disks: Names,
     },
     /// Another cache file that is kept is an overlay on it.
     BacksCacheFile {
@@ -281,8 +281,50 @@ impl State {
     }
 }
 
+/// The names a reason shows, and how many there are: a reason names the first few of the
+/// instances or disks that use a file ("a, b, c and 1,557 more"), and [`Users`] holds them all,
+/// so that a host of many instances holds each name once more, not once per list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    /// The first names, in order.
+    pub shown: Vec<String>,
+    /// How many names there are in all.
+    pub total: usize,
+}
+
+impl Names {
+    /// The names of `all`, in order: the first few kept, all counted.
+    pub fn of<'n>(all: impl IntoIterator<Item = &'n String>) -> Self {
+        let mut names = Self::default();
+        for name in all {
+            if names.shown.len() < NAMES_SHOWN {
+                names.shown.push(name.clone());
+            }
+            names.total += 1;
+        }
+        names
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl From<Vec<String>> for Names {
+    fn from(all: Vec<String>) -> Self {
+        Self::of(&all)
+    }
+}
+
 /// "a, b, c and 4 more", each name quoted if need be.
-struct NameList<'a, T>(&'a [T]);
+struct NameList<'a, T>(&'a [T], usize);
+
+impl<'a> NameList<'a, String> {
+    fn of(names: &'a Names) -> Self {
+        NameList(&names.shown, names.total)
+    }
+}
 
 /// What a [`NameList`] shows of each of its items.
 trait ListItem {
@@ -312,7 +354,7 @@ impl ListItem for (String, usize) {
 impl<T: ListItem> fmt::Display for NameList<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = &self.0[..self.0.len().min(NAMES_SHOWN)];
-        let rest = self.0.len() - shown.len();
+        let rest = self.1.max(self.0.len()) - shown.len();
         for (i, item) in shown.iter().enumerate() {
             let last = i + 1 == shown.len();
             let sep = if i == 0 {
@@ -364,20 +406,24 @@ impl fmt::Display for Reason {
                     quote(image_id)
                 )
             }
-            Self::SwapInUse { instances } => write!(f, "swap disk of {}", NameList(instances)),
+            Self::SwapInUse { instances } => {
+                write!(f, "swap disk of {}", NameList::of(instances))
+            }
             Self::EphemeralInUse { instances } => {
-                write!(f, "ephemeral disk of {}", NameList(instances))
+                write!(f, "ephemeral disk of {}", NameList::of(instances))
             }
             Self::BackingFileOf {
                 disks,
                 by_name_only,
             } => {
-                write!(f, "backing file of {}", NameList(disks))?;
+                write!(f, "backing file of {}", NameList::of(disks))?;
                 let by_name =
                     " (a reference names another path with this file name: kept, as Nova does)";
                 f.write_str(if *by_name_only { by_name } else { "" })
             }
-            Self::DataFileOf { disks } => write!(f, "external data file of {}", NameList(disks)),
+            Self::DataFileOf { disks } => {
+                write!(f, "external data file of {}", NameList::of(disks))
+            }
             Self::BacksCacheFile { file } => {
                 write!(
                     f,
@@ -428,18 +474,18 @@ impl fmt::Display for Reason {
 fn image_in_use(
     f: &mut fmt::Formatter<'_>,
     image_id: &str,
-    local: &[String],
-    remote: &[String],
+    local: &Names,
+    remote: &Names,
 ) -> fmt::Result {
     write!(f, "image {} is used by ", quote(image_id))?;
     match (local.is_empty(), remote.is_empty()) {
-        (false, true) => write!(f, "{} on this host", NameList(local)),
-        (true, false) => write!(f, "{} on other hosts", NameList(remote)),
+        (false, true) => write!(f, "{} on this host", NameList::of(local)),
+        (true, false) => write!(f, "{} on other hosts", NameList::of(remote)),
         _ => write!(
             f,
             "{} on this host and {} on other hosts",
-            NameList(local),
-            NameList(remote)
+            NameList::of(local),
+            NameList::of(remote)
         ),
     }
 }
@@ -471,7 +517,7 @@ impl fmt::Display for Warning {
                 f,
                 "image {} is used by {} on this host but has an absent base file in the cache",
                 quote(image_id),
-                NameList(instances)
+                NameList(instances, instances.len())
             ),
             Self::AbsentSwapOrEphemeral { name } => {
                 write!(
@@ -483,7 +529,7 @@ impl fmt::Display for Warning {
             Self::RecordsIgnored { hosts } => write!(
                 f,
                 "records of hosts not registered in compute_nodes in the last 24 h do not count: {}",
-                NameList(hosts)
+                NameList(hosts, hosts.len())
             ),
             Self::StorageUsersUnknown => f.write_str(
                 "cannot tell which hosts share this storage: every instance record counts",
@@ -526,7 +572,9 @@ mod tests {
 
     #[test]
     fn name_lists_count_what_they_do_not_show() {
-        let shown: Vec<String> = [1, 2, 3, 5].map(|n| NameList(&names(n)).to_string()).into();
+        let shown: Vec<String> = [1, 2, 3, 5]
+            .map(|n| NameList::of(&Names::from(names(n))).to_string())
+            .into();
         assert_eq!(
             shown,
             ["i1", "i1 and i2", "i1, i2 and i3", "i1, i2, i3 and 2 more"]
@@ -539,12 +587,12 @@ mod tests {
         let shown = [
             Reason::ImageInUse {
                 image_id: "img\x1b[31m".to_owned(),
-                local: vec!["instance-1".to_owned(), "bell\x07".to_owned()],
-                remote: vec!["instance-2@compute\n2".to_owned()],
+                local: vec!["instance-1".to_owned(), "bell\x07".to_owned()].into(),
+                remote: vec!["instance-2@compute\n2".to_owned()].into(),
             }
             .to_string(),
             Reason::BackingFileOf {
-                disks: vec![format!("{forged}/disk"), "uuid-1/disk.local".to_owned()],
+                disks: vec![format!("{forged}/disk"), "uuid-1/disk.local".to_owned()].into(),
                 by_name_only: false,
             }
             .to_string(),

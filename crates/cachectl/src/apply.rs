@@ -8,8 +8,8 @@ use std::ffi::OsStr;
 use cachectl_fs::{Dir, Lock};
 use cachectl_naming::{EntryKind, nova_lock_name, quote};
 use cachectl_policy::{
-    Facts, FileDecision, FileOutcome, FileState, LockState, Plan, Recheck, UnixTime,
-    confirm_removal, plan,
+    Facts, FileDecision, FileOutcome, FileState, LockState, Recheck, UnixTime, confirm_removal,
+    plan,
 };
 
 use crate::domains::LibvirtSource;
@@ -56,13 +56,13 @@ pub fn remove_base_file(base: &Dir, name: &OsStr) -> RemoveOutcome {
 /// is never touched. Returns a warning for each file that could not be touched.
 pub(crate) fn touch_in_use(
     base: &Dir,
-    plan: &Plan,
+    outcomes: &[FileOutcome],
     scan: &Scan,
     now: UnixTime,
 ) -> Vec<WarningEntry> {
     let mut warnings = Vec::new();
-    for (decision, file) in plan.files.iter().zip(&scan.files) {
-        if decision.touch
+    for (outcome, file) in outcomes.iter().zip(&scan.files) {
+        if outcome.decision.touch
             && let Err(err) = base.set_times(file.name(), now.0)
         {
             warnings.push(WarningEntry::new(

@@ -140,9 +140,11 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         ..config.facts()
     };
     scan.give_facts(&mut facts);
-    let first_plan = plan(&facts);
-    let mut outcomes: Vec<FileOutcome> =
-        first_plan.files.iter().map(FileOutcome::planned).collect();
+    let mut first_plan = plan(&facts);
+    // The outcomes take the plan's decisions (the report takes them in turn): one copy of
+    // each file's users, not three.
+    let decisions = std::mem::take(&mut first_plan.files);
+    let mut outcomes: Vec<FileOutcome> = decisions.into_iter().map(FileOutcome::planned).collect();
     let mut warnings = config.setting_warnings.clone();
     warnings.extend(sources.warnings);
     warnings.extend(registration.warnings);
@@ -157,15 +159,7 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
                 lock_dir: locks,
                 jobs: config.scan_jobs,
             };
-            let carried = carry_out(
-                config,
-                &dirs,
-                &remover,
-                &mut facts,
-                &scan,
-                &first_plan,
-                &mut outcomes,
-            )?;
+            let carried = carry_out(config, &dirs, &remover, &mut facts, &scan, &mut outcomes)?;
             write_failed |= carried.write_failed;
             warnings.extend(carried.warnings);
         }
@@ -176,13 +170,14 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         }
     }
     let checksums = check_kept(&kept_checks(config, &dirs), &scan, &outcomes);
+    let stale_lock_files = count_stale_locks(dirs.locks.as_ref(), &outcomes);
     let record = PassRecord {
         storage_users: &facts.storage_users,
         scan: &scan,
         plan: &first_plan,
-        outcomes: &outcomes,
+        outcomes,
         checksums: &checksums,
-        stale_lock_files: count_stale_locks(dirs.locks.as_ref(), &outcomes),
+        stale_lock_files,
     };
     let report = pass_report(&header(config), record, warnings);
     let exit_code = exit_code_of(write_failed, &first_plan, &report);
@@ -211,18 +206,18 @@ struct Carried {
     write_failed: bool,
 }
 
-/// Carries out `plan` (a `clean`): refreshes the mtime of files in use, removes what the policy
-/// confirms under Nova's `locks`, and removes the leftovers of interrupted registry writes.
+/// Carries out the plan (a `clean`; `outcomes` hold its decisions): refreshes the mtime of files
+/// in use, removes what the policy confirms under Nova's `locks`, and removes the leftovers of
+/// interrupted registry writes.
 fn carry_out(
     config: &PassConfig,
     dirs: &Dirs,
     remover: &Remover<'_>,
     facts: &mut Facts,
     scan: &Scan,
-    plan: &Plan,
     outcomes: &mut [FileOutcome],
 ) -> Result<Carried, PassError> {
-    let mut warnings = touch_in_use(&dirs.base, plan, scan, config.now);
+    let mut warnings = touch_in_use(&dirs.base, outcomes, scan, config.now);
     let write_failed = !warnings.is_empty();
     warnings.extend(remover.remove_confirmed(facts, scan, outcomes)?);
     warnings.extend(remove_registry_leftovers(

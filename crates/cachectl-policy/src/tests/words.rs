@@ -1,6 +1,7 @@
 //! Policy tests: the words reports print.
 
 use super::*;
+use crate::Names;
 
 #[test]
 fn every_reason_reads_as_written() {
@@ -14,24 +15,24 @@ fn every_reason_reads_as_written() {
         (
             Reason::ImageInUse {
                 image_id: "1".into(),
-                local: strings(&["vm1"]),
-                remote: vec![],
+                local: strings(&["vm1"]).into(),
+                remote: Names::default(),
             },
             "image 1 is used by vm1 on this host",
         ),
         (
             Reason::ImageInUse {
                 image_id: "1".into(),
-                local: vec![],
-                remote: strings(&["vm2@c2"]),
+                local: Names::default(),
+                remote: strings(&["vm2@c2"]).into(),
             },
             "image 1 is used by vm2@c2 on other hosts",
         ),
         (
             Reason::ImageInUse {
                 image_id: "1".into(),
-                local: strings(&["vm1", "vm3"]),
-                remote: strings(&["vm2@c2"]),
+                local: strings(&["vm1", "vm3"]).into(),
+                remote: strings(&["vm2@c2"]).into(),
             },
             "image 1 is used by vm1 and vm3 on this host and vm2@c2 on other hosts",
         ),
@@ -43,33 +44,33 @@ fn every_reason_reads_as_written() {
         ),
         (
             Reason::SwapInUse {
-                instances: strings(&["vm1"]),
+                instances: strings(&["vm1"]).into(),
             },
             "swap disk of vm1",
         ),
         (
             Reason::EphemeralInUse {
-                instances: strings(&["vm1", "vm2@c2"]),
+                instances: strings(&["vm1", "vm2@c2"]).into(),
             },
             "ephemeral disk of vm1 and vm2@c2",
         ),
         (
             Reason::BackingFileOf {
-                disks: strings(&["u1/disk"]),
+                disks: strings(&["u1/disk"]).into(),
                 by_name_only: false,
             },
             "backing file of u1/disk",
         ),
         (
             Reason::BackingFileOf {
-                disks: strings(&["u1/disk", "u2/disk"]),
+                disks: strings(&["u1/disk", "u2/disk"]).into(),
                 by_name_only: true,
             },
             "backing file of u1/disk and u2/disk (a reference names another path with this file name: kept, as Nova does)",
         ),
         (
             Reason::DataFileOf {
-                disks: strings(&["u1/disk"]),
+                disks: strings(&["u1/disk"]).into(),
             },
             "external data file of u1/disk",
         ),

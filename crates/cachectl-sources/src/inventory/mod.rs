@@ -220,7 +220,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, InventoryError> {
 /// The records of those of `rows` that are on a host.
 fn placed<T>(shape: Shape, rows: Vec<T>, record: impl Fn(T) -> Option<Instance>) -> Inventory {
     let total = rows.len();
-    let instances: Vec<Instance> = rows.into_iter().filter_map(record).collect();
+    let mut instances: Vec<Instance> = rows.into_iter().filter_map(record).collect();
+    instances.shrink_to_fit();
     Inventory {
         shape,
         on_no_host: total - instances.len(),

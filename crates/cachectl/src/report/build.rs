@@ -28,7 +28,7 @@ pub(crate) struct Header<'a> {
 }
 
 /// What a pass found, decided and did, for its report.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct PassRecord<'a> {
     /// Who shares the storage.
     pub storage_users: &'a StorageUsers,
@@ -36,8 +36,9 @@ pub(crate) struct PassRecord<'a> {
     pub scan: &'a Scan,
     /// The plan made from it.
     pub plan: &'a Plan,
-    /// What became of each cache entry, in the scan's order.
-    pub outcomes: &'a [FileOutcome],
+    /// What became of each cache entry, in the scan's order (the report takes their names and
+    /// users, not copies).
+    pub outcomes: Vec<FileOutcome>,
     /// What checking each one's checksum found, in the same order.
     pub checksums: &'a [ChecksumOutcome],
     /// How many of Nova's lock files are those of images gone.
@@ -118,9 +119,13 @@ pub(crate) fn pass_report(
 
 /// One cache entry: its outcome's reasons (the pass's notes, then the plan's), and what
 /// checking its checksum says where that is not a warning.
-fn file_entry(file: &ScannedFile, outcome: &FileOutcome, checksum: &ChecksumOutcome) -> FileEntry {
-    let decision = &outcome.decision;
-    let mut reasons: Vec<String> = outcome.notes.iter().map(ToString::to_string).collect();
+fn file_entry(file: &ScannedFile, outcome: FileOutcome, checksum: &ChecksumOutcome) -> FileEntry {
+    let FileOutcome {
+        decision,
+        state,
+        notes,
+    } = outcome;
+    let mut reasons: Vec<String> = notes.iter().map(ToString::to_string).collect();
     if checksum.state == ChecksumState::Corrupt {
         reasons.insert(0, "checksum mismatch: image verification failed".to_owned());
     }
@@ -129,20 +134,20 @@ fn file_entry(file: &ScannedFile, outcome: &FileOutcome, checksum: &ChecksumOutc
         reasons.push(note.to_string());
     }
     FileEntry {
-        name: decision.name.clone(),
+        name: decision.name,
         path: file.path.display().to_string(),
         kind: decision.kind,
-        state: outcome.state,
+        state,
         checksum: checksum.state,
         size_bytes: file.fact.size,
         allocated_bytes: file.allocated,
         age_seconds: decision.age,
         reason: reasons.join("; "),
         reasons,
-        image_id: decision.image_id.clone(),
+        image_id: decision.image_id,
         used_by: UsedBy {
-            instances: decision.users.instances.iter().cloned().collect(),
-            disks: decision.users.disks.iter().cloned().collect(),
+            instances: decision.users.instances.into_iter().collect(),
+            disks: decision.users.disks.into_iter().collect(),
         },
     }
 }

@@ -163,7 +163,8 @@ impl CacheIndex {
     /// The cache files some references reach: the same file (device and inode: every name a
     /// hard-linked file has), and, as Nova matches, a cache file of the same name.
     pub(super) fn match_references(&self, refs: &[Reference]) -> Vec<DiskUse> {
-        let mut uses: Vec<DiskUse> = Vec::new();
+        // Sized as it will most often be (one use a reference): a host holds one list a disk.
+        let mut uses: Vec<DiskUse> = Vec::with_capacity(refs.len());
         for reference in refs {
             let mut push = |file: &str, by_name_only: bool| {
                 if !uses
@@ -190,6 +191,7 @@ impl CacheIndex {
                 push(name, !in_base_dir);
             }
         }
+        uses.shrink_to_fit();
         uses
     }
 }

@@ -90,11 +90,14 @@ pub(crate) fn scan_with_jobs(
     let mut instances = Dir::open(&config.instances_path).map_err(list_error)?;
     let entries = top_entries(config, &mut instances, &mut scan)?;
     let root = config.instances_path.as_path();
+    // A disk or more an instance: room for one each at once, not a list grown by doubling.
+    scan.disks.reserve(entries.len());
     let mut scanner = Scanner::new(&index, root);
     if jobs.get() == 1 || entries.len() < 2 {
         for entry in &entries {
             scanner.scan_entry(&instances, entry, &mut scan);
         }
+        scan.disks.shrink_to_fit();
         return Ok(scan);
     }
     // In chunks, so that what the threads found waits for the merge a chunk at a time, not a
@@ -120,6 +123,7 @@ pub(crate) fn scan_with_jobs(
             }
         }
     }
+    scan.disks.shrink_to_fit();
     Ok(scan)
 }
 
