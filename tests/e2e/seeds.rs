@@ -146,7 +146,7 @@ fn test_list_running_instances() {
             used_images[id]
                 .instances
                 .iter()
-                .map(|(name, _)| name.clone())
+                .map(|(name, _)| (*name).to_owned())
                 .collect()
         };
         assert_eq!(

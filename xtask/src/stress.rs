@@ -763,7 +763,7 @@ fn read_spawner(run: &Run<'_>, index: usize, stdout: impl Read) {
                 state.live.insert(
                     name.to_owned(),
                     Instance {
-                        fp: fp.to_owned(),
+                        fp: fp.into(),
                         base: Identity { ino, nonce },
                         violated: false,
                     },

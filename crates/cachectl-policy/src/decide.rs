@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use compact_str::CompactString;
 
 use cachectl_naming::{
     EntryKind, EntryName, EphemeralFs, FINGERPRINT_LEN, classify, ephemeral_name, fingerprint,
@@ -180,9 +183,9 @@ fn counted_records<'a>(facts: &'a Facts, warnings: &mut Vec<Warning>) -> Vec<&'a
     let counted = records
         .iter()
         .filter(|record| {
-            let counts = record.host == facts.host || users.contains(&record.host);
+            let counts = record.host == facts.host || users.contains(record.host.as_str());
             if !counts {
-                *ignored.entry(record.host.clone()).or_default() += 1;
+                *ignored.entry(record.host.to_string()).or_default() += 1;
             }
             counts
         })
@@ -219,9 +222,9 @@ fn claimed_dirs<'a>(records: impl Iterator<Item = &'a Instance>) -> HashSet<Cow<
 struct ImageClaim {
     image_id: String,
     /// Instances on this host, by name.
-    local: Vec<String>,
+    local: Vec<CompactString>,
     /// Instances on other hosts, as `name@host`.
-    remote: Vec<String>,
+    remote: Vec<CompactString>,
 }
 
 /// What the instance records say is in use, and which directories they claim.
@@ -229,8 +232,8 @@ struct Claims<'a> {
     /// By the image's fingerprint.
     images: HashMap<String, ImageClaim>,
     image_of_fingerprint: HashMap<String, String>,
-    swap: BTreeMap<String, Vec<String>>,
-    ephemeral: BTreeMap<String, Vec<String>>,
+    swap: BTreeMap<String, Vec<CompactString>>,
+    ephemeral: BTreeMap<String, Vec<CompactString>>,
     /// The swap and ephemeral bases local instances need, each as the names it may have.
     local_bases: Vec<Vec<String>>,
     /// Directory names records claim (every record, counted or not), borrowed from them.
@@ -246,18 +249,18 @@ impl<'a> Claims<'a> {
                 .instances
                 .iter()
                 .partition::<Vec<_>, _>(|(_, host)| *host == facts.host);
-            let local = unique(local.into_iter().map(|(name, _)| name.clone()));
+            let local = unique(local.into_iter().map(|(name, _)| CompactString::from(name)));
             let remote = unique(
                 remote
                     .into_iter()
-                    .map(|(name, host)| format!("{name}@{host}")),
+                    .map(|(name, host)| compact_str::format_compact!("{name}@{host}")),
             );
-            let fp = fingerprint(&image_id).to_string();
-            image_of_fingerprint.insert(fp.clone(), image_id.clone());
+            let fp = fingerprint(image_id).to_string();
+            image_of_fingerprint.insert(fp.clone(), image_id.to_owned());
             images.insert(
                 fp,
                 ImageClaim {
-                    image_id,
+                    image_id: image_id.to_owned(),
                     local,
                     remote,
                 },
@@ -273,8 +276,8 @@ impl<'a> Claims<'a> {
             default_ephemeral_format: facts.ephemeral.default_ephemeral_format.as_deref(),
             mkfs_commands: &mkfs,
         };
-        let mut swap: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut ephemeral: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut swap: BTreeMap<String, Vec<CompactString>> = BTreeMap::new();
+        let mut ephemeral: BTreeMap<String, Vec<CompactString>> = BTreeMap::new();
         let mut local_bases = Vec::new();
         for record in records {
             let who = display_instance(record, &facts.host);
@@ -378,7 +381,7 @@ impl<'a> Claims<'a> {
             })
             .map(|(_, claim)| Warning::AbsentBaseFile {
                 image_id: claim.image_id.clone(),
-                instances: claim.local.clone(),
+                instances: claim.local.iter().map(ToString::to_string).collect(),
             })
             .collect();
         absent.sort_by_key(ToString::to_string);
@@ -420,11 +423,7 @@ impl<'a> Claims<'a> {
             .map(|dir| (dir.as_str(), Vec::new()))
             .collect();
         for disk in &facts.disks {
-            if let Some(disks) = disk
-                .dir
-                .as_deref()
-                .and_then(|dir| disks_by_dir.get_mut(dir))
-            {
+            if let Some(disks) = disk.dir().and_then(|dir| disks_by_dir.get_mut(dir)) {
                 disks.push(disk);
             }
         }
@@ -440,10 +439,10 @@ impl<'a> Claims<'a> {
                     .get(dir.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 for disk in disks {
-                    orphan.disks.insert(disk.path.clone());
+                    orphan.disks.insert(disk.path.to_string());
                     orphan
                         .keeps
-                        .extend(disk.uses.iter().map(|u| u.file.clone()));
+                        .extend(disk.uses.iter().map(|u| u.file.to_string()));
                 }
                 orphan
             })
@@ -453,7 +452,8 @@ impl<'a> Claims<'a> {
 
 /// `names` without repeats (an instance may name one image twice), in the order they come:
 /// linear, as thousands of instances may share one image or one swap size.
-fn unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
+/// `names` without repeats, in their first order.
+fn unique(names: impl IntoIterator<Item = CompactString>) -> Vec<CompactString> {
     let mut seen = HashSet::new();
     names
         .into_iter()
@@ -461,11 +461,12 @@ fn unique(names: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
-fn display_instance(record: &Instance, host: &str) -> String {
+/// An instance's name, as `name@host` when it is another host's (names are short: held inline).
+fn display_instance(record: &Instance, host: &str) -> CompactString {
     if record.host == host {
         record.name.clone()
     } else {
-        format!("{}@{}", record.name, record.host)
+        compact_str::format_compact!("{}@{}", record.name, record.host)
     }
 }
 
@@ -473,8 +474,8 @@ fn display_instance(record: &Instance, host: &str) -> String {
 struct DiskUses<'a> {
     /// The disks each cache file backs (by their paths, borrowed: a host has thousands), and
     /// whether a reference names it by its file name only.
-    backing: HashMap<&'a str, (Vec<&'a String>, bool)>,
-    data_file: HashMap<&'a str, Vec<&'a String>>,
+    backing: HashMap<&'a str, (Vec<&'a Arc<str>>, bool)>,
+    data_file: HashMap<&'a str, Vec<&'a Arc<str>>>,
 }
 
 impl<'a> DiskUses<'a> {
@@ -487,14 +488,14 @@ impl<'a> DiskUses<'a> {
             for used in &disk.uses {
                 match used.kind {
                     UseKind::Backing { .. } => {
-                        let (disks, by_name) = uses.backing.entry(used.file.as_str()).or_default();
+                        let (disks, by_name) = uses.backing.entry(&*used.file).or_default();
                         if disks.last() != Some(&&disk.path) {
                             disks.push(&disk.path);
                         }
                         *by_name |= used.by_name_only;
                     }
                     UseKind::DataFile { .. } => {
-                        let disks = uses.data_file.entry(used.file.as_str()).or_default();
+                        let disks = uses.data_file.entry(&*used.file).or_default();
                         if disks.last() != Some(&&disk.path) {
                             disks.push(&disk.path);
                         }

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use cachectl_naming::{EntryKind, quote};
+use compact_str::CompactString;
 
 use crate::duration::HumanDuration;
 use crate::facts::{ReadAs, UnreadableFile};
@@ -28,9 +30,9 @@ pub enum State {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Users {
     /// Instance names (`name` of the records), with `@host` for other hosts' instances.
-    pub instances: BTreeSet<String>,
-    /// Disks, relative to the instances path.
-    pub disks: BTreeSet<String>,
+    pub instances: BTreeSet<CompactString>,
+    /// Disks, relative to the instances path (shared with the facts' disks).
+    pub disks: BTreeSet<Arc<str>>,
 }
 
 /// Why a cache entry is in its state. `Display` is the sentence reports print.
@@ -294,11 +296,11 @@ pub struct Names {
 
 impl Names {
     /// The names of `all`, in order: the first few kept, all counted.
-    pub fn of<'n>(all: impl IntoIterator<Item = &'n String>) -> Self {
+    pub fn of<'n, N: AsRef<str> + ?Sized + 'n>(all: impl IntoIterator<Item = &'n N>) -> Self {
         let mut names = Self::default();
         for name in all {
             if names.shown.len() < NAMES_SHOWN {
-                names.shown.push(name.clone());
+                names.shown.push(name.as_ref().to_owned());
             }
             names.total += 1;
         }

@@ -6,18 +6,18 @@ use cachectl_naming::{EntryKind, classify};
 
 use crate::facts::Instance;
 
-/// How the counted instance records use one image id.
+/// How the counted instance records use one image id (the names borrowed from the records).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageUsage {
+pub struct ImageUsage<'a> {
     /// Instances on this host.
     pub local: usize,
     /// Instances on other hosts sharing the storage.
     pub remote: usize,
     /// The instances, as `(name, host)`, in record order.
-    pub instances: Vec<(String, String)>,
+    pub instances: Vec<(&'a str, &'a str)>,
 }
 
-impl ImageUsage {
+impl ImageUsage<'_> {
     /// How many instances use the image (Nova's `image_popularity`).
     pub fn popularity(&self) -> usize {
         self.local + self.remote
@@ -29,8 +29,8 @@ impl ImageUsage {
 pub fn image_usage<'a>(
     records: impl IntoIterator<Item = &'a Instance>,
     host: &str,
-) -> BTreeMap<String, ImageUsage> {
-    let mut usage: BTreeMap<String, ImageUsage> = BTreeMap::new();
+) -> BTreeMap<&'a str, ImageUsage<'a>> {
+    let mut usage: BTreeMap<&'a str, ImageUsage<'a>> = BTreeMap::new();
     for record in records {
         for image_id in [&record.image_ref, &record.kernel_id, &record.ramdisk_id]
             .into_iter()
@@ -39,7 +39,7 @@ pub fn image_usage<'a>(
             if image_id.is_empty() {
                 continue;
             }
-            let entry = usage.entry(image_id.clone()).or_default();
+            let entry = usage.entry(image_id.as_str()).or_default();
             if record.host == host {
                 entry.local += 1;
             } else {
@@ -47,7 +47,7 @@ pub fn image_usage<'a>(
             }
             entry
                 .instances
-                .push((record.name.clone(), record.host.clone()));
+                .push((record.name.as_str(), record.host.as_str()));
         }
     }
     usage

@@ -106,10 +106,10 @@ proptest! {
         {
             prop_assert_eq!(&record.uuid, id);
             prop_assert_eq!(&record.name, id);
-            prop_assert_eq!(Some(&record.host), host.as_ref());
+            prop_assert_eq!(Some(record.host.as_str()), host.as_deref());
             prop_assert_eq!(record.image_ref.as_deref(), Some(image.as_str()).filter(|i| !i.is_empty()));
             prop_assert_eq!((record.swap_mb, record.ephemeral_gb), (Some(*swap), Some(*ephemeral)));
-            prop_assert_eq!(&record.task_state, task);
+            prop_assert_eq!(record.task_state.as_deref(), task.as_deref());
         }
     }
 
@@ -285,14 +285,14 @@ proptest! {
                 }
                 match domain.instance("compute-1") {
                     Some(instance) => {
-                        prop_assert_eq!(Some(&instance.uuid), domain.uuid.as_ref());
-                        prop_assert_eq!(Some(&instance.name), domain.name.as_ref());
+                        prop_assert_eq!(Some(instance.uuid.as_str()), domain.uuid.as_deref());
+                        prop_assert_eq!(Some(instance.name.as_str()), domain.name.as_deref());
                         let root = domain.nova.as_ref().and_then(|n| n.root.clone());
                         let image = match root {
                             Some(Root::Image(image)) => Some(image),
                             _ => None,
                         };
-                        prop_assert_eq!(instance.image_ref, image);
+                        prop_assert_eq!(instance.image_ref.as_deref(), image.as_deref());
                     }
                     None => prop_assert!(
                         domain.nova.is_none() || domain.uuid.is_none() || domain.name.is_none()

@@ -8,7 +8,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use cachectl_naming::quote;
-use cachectl_policy::{Ages, EphemeralConfig, Facts, FileOutcome, Plan, UnixTime, plan};
+use cachectl_policy::{
+    Ages, EphemeralConfig, Facts, FileOutcome, Plan, StorageUsers, UnixTime, plan,
+};
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
 use crate::checksums::{ChecksumMode, KeptChecks, check_kept};
@@ -169,10 +171,15 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
             }
         }
     }
+    // What the report needs of the facts is who uses the storage: the instance records and the
+    // disks (the largest things a pass holds on a host of many instances) go before the report
+    // is built.
+    let storage_users = std::mem::replace(&mut facts.storage_users, StorageUsers::Unknown);
+    drop(facts);
     let checksums = check_kept(&kept_checks(config, &dirs), &scan, &outcomes);
     let stale_lock_files = count_stale_locks(dirs.locks.as_ref(), &outcomes);
     let record = PassRecord {
-        storage_users: &facts.storage_users,
+        storage_users: &storage_users,
         scan: &scan,
         plan: &first_plan,
         outcomes,

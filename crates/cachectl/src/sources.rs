@@ -65,10 +65,11 @@ pub(crate) fn instance_records(
     let from_domains = domains.records(host);
     match inventory {
         Some(mut records) => {
-            let named: HashSet<String> = records.iter().map(|r| r.uuid.clone()).collect();
-            let added = from_domains
+            let named: HashSet<&str> = records.iter().map(|r| r.uuid.as_str()).collect();
+            let added: Vec<Instance> = from_domains
                 .into_iter()
-                .filter(|r| !named.contains(&r.uuid));
+                .filter(|r| !named.contains(r.uuid.as_str()))
+                .collect();
             records.extend(added);
             (Some(records), false)
         }

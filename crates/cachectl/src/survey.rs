@@ -7,6 +7,7 @@ use std::fs;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::Arc;
 
 use cachectl_fs::Dir;
 use cachectl_naming::quote;
@@ -55,7 +56,7 @@ pub(crate) fn survey(
 fn bring_into(domains: &Domains, scan: &mut Scan, config: &ScanConfig) -> Vec<WarningEntry> {
     let roots = InstanceRoots::of(&config.instances_path);
     let cache = CacheNames::of(scan, &roots, &config.base_dir_name);
-    let mut disk_index: HashMap<String, usize> = scan
+    let mut disk_index: HashMap<Arc<str>, usize> = scan
         .disks
         .iter()
         .enumerate()
@@ -65,7 +66,7 @@ fn bring_into(domains: &Domains, scan: &mut Scan, config: &ScanConfig) -> Vec<Wa
     let mut warnings = Vec::new();
     let mut missing_said = HashSet::new();
     let mut compared = HashSet::new();
-    let mut live_uses: Vec<(String, Option<String>, Vec<DiskUse>)> = Vec::new();
+    let mut live_uses: Vec<(String, Vec<DiskUse>)> = Vec::new();
     for file in &domains.files {
         for disk in file_disks(&file.domain) {
             let Some(source) = disk.file() else { continue };
@@ -85,7 +86,7 @@ fn bring_into(domains: &Domains, scan: &mut Scan, config: &ScanConfig) -> Vec<Wa
                     && compared.insert(relative.clone());
                 if comparable {
                     let read = disk_index
-                        .get(relative)
+                        .get(relative.as_str())
                         .map(|&i| cache.reached(&scan.disks[i].uses))
                         .unwrap_or_default();
                     let live = cache.reached(&uses);
@@ -102,19 +103,15 @@ fn bring_into(domains: &Domains, scan: &mut Scan, config: &ScanConfig) -> Vec<Wa
             }
             if !uses.is_empty() {
                 let shown = relative.unwrap_or_else(|| source.display().to_string());
-                let dir = shown
-                    .split_once('/')
-                    .map(|(dir, _)| dir.to_owned())
-                    .filter(|dir| *dir != config.base_dir_name);
-                live_uses.push((shown, dir, uses));
+                live_uses.push((shown, uses));
             }
         }
     }
-    for (path, dir, uses) in live_uses {
-        let index = *disk_index.entry(path.clone()).or_insert_with(|| {
+    for (path, uses) in live_uses {
+        let path: Arc<str> = path.into();
+        let index = *disk_index.entry(Arc::clone(&path)).or_insert_with(|| {
             scan.disks.push(Disk {
                 path,
-                dir,
                 uses: Vec::new(),
             });
             scan.disks.len() - 1
@@ -188,7 +185,7 @@ impl<'a> CacheNames<'a> {
                 continue;
             };
             uses.push(DiskUse {
-                file: name.to_owned(),
+                file: name.into(),
                 kind: UseKind::Backing {
                     depth: u32::try_from(depth).unwrap_or(u32::MAX),
                 },
@@ -201,7 +198,7 @@ impl<'a> CacheNames<'a> {
     /// The cache files some uses reach, with every cache file their own chains reach.
     fn reached(&self, uses: &[DiskUse]) -> BTreeSet<String> {
         let mut reached = BTreeSet::new();
-        let mut next: Vec<&str> = uses.iter().map(|u| u.file.as_str()).collect();
+        let mut next: Vec<&str> = uses.iter().map(|u| &*u.file).collect();
         while let Some(name) = next.pop() {
             if reached.insert(name.to_owned()) {
                 let below = self.backed_by.get(name).copied().unwrap_or_default();

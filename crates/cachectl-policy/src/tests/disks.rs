@@ -18,7 +18,7 @@ fn a_disk_keeps_its_whole_backing_chain() {
     );
     assert_eq!(
         decision(&plan, "{1}").users.disks,
-        BTreeSet::from(["u1/disk".to_owned()])
+        BTreeSet::from(["u1/disk".into()])
     );
 }
 
@@ -65,12 +65,12 @@ fn an_external_data_file_is_kept() {
         "u1/disk",
         vec![
             DiskUse {
-                file: name("{1}"),
+                file: name("{1}").into(),
                 kind: UseKind::DataFile { depth: 0 },
                 by_name_only: false,
             },
             DiskUse {
-                file: name("{2}"),
+                file: name("{2}").into(),
                 kind: UseKind::DataFile { depth: 1 },
                 by_name_only: false,
             },
@@ -90,7 +90,7 @@ fn a_reference_by_name_only_keeps_the_file_as_nova_does() {
     let facts = cache(vec![file("{1}", 30 * DAY)]).disks(vec![disk_using(
         "u1/disk",
         vec![DiskUse {
-            file: name("{1}"),
+            file: name("{1}").into(),
             kind: UseKind::Backing { depth: 1 },
             by_name_only: true,
         }],

@@ -89,9 +89,9 @@ impl FileExt for CacheFile {
 /// An instance on this host, in directory `<name>-uuid`.
 fn vm(name: &str) -> Instance {
     Instance {
-        uuid: format!("{name}-uuid"),
-        name: name.to_owned(),
-        host: HOST.to_owned(),
+        uuid: format!("{name}-uuid").into(),
+        name: name.into(),
+        host: HOST.into(),
         ..Instance::default()
     }
 }
@@ -111,25 +111,25 @@ trait InstanceExt {
 impl InstanceExt for Instance {
     fn image(self, id: &str) -> Self {
         Self {
-            image_ref: Some(id.to_owned()),
+            image_ref: Some(id.into()),
             ..self
         }
     }
     fn kernel(self, id: &str) -> Self {
         Self {
-            kernel_id: Some(id.to_owned()),
+            kernel_id: Some(id.into()),
             ..self
         }
     }
     fn ramdisk(self, id: &str) -> Self {
         Self {
-            ramdisk_id: Some(id.to_owned()),
+            ramdisk_id: Some(id.into()),
             ..self
         }
     }
     fn on(self, host: &str) -> Self {
         Self {
-            host: host.to_owned(),
+            host: host.into(),
             ..self
         }
     }
@@ -147,19 +147,19 @@ impl InstanceExt for Instance {
     }
     fn os(self, os_type: &str) -> Self {
         Self {
-            os_type: Some(os_type.to_owned()),
+            os_type: Some(os_type.into()),
             ..self
         }
     }
     fn task(self, task_state: &str) -> Self {
         Self {
-            task_state: Some(task_state.to_owned()),
+            task_state: Some(task_state.into()),
             ..self
         }
     }
     fn vm_state(self, vm_state: &str) -> Self {
         Self {
-            vm_state: Some(vm_state.to_owned()),
+            vm_state: Some(vm_state.into()),
             ..self
         }
     }
@@ -171,7 +171,7 @@ fn disk(path: &str, chain: &[&str]) -> Disk {
         .iter()
         .zip(1..)
         .map(|(spec, depth)| DiskUse {
-            file: name(spec),
+            file: name(spec).into(),
             kind: UseKind::Backing { depth },
             by_name_only: false,
         })
@@ -181,8 +181,7 @@ fn disk(path: &str, chain: &[&str]) -> Disk {
 
 fn disk_using(path: &str, uses: Vec<DiskUse>) -> Disk {
     Disk {
-        path: path.to_owned(),
-        dir: path.split_once('/').map(|(dir, _)| dir.to_owned()),
+        path: path.into(),
         uses,
     }
 }

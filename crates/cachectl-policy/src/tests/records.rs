@@ -22,7 +22,7 @@ fn an_image_in_use_keeps_its_original_and_small_copy() {
     assert_eq!(decision(&plan, "{2}").image_id, None);
     assert_eq!(
         decision(&plan, "{1}").users.instances,
-        BTreeSet::from(["vm1".to_owned()])
+        BTreeSet::from(["vm1".into()])
     );
 }
 
@@ -113,7 +113,7 @@ fn instances_on_other_hosts_sharing_the_storage_keep_images() {
     );
     assert_eq!(
         decision(&plan, "{1}").users.instances,
-        BTreeSet::from(["vm1".to_owned(), "vm3@compute-2".to_owned()])
+        BTreeSet::from(["vm1".into(), "vm3@compute-2".into()])
     );
 }
 

@@ -22,7 +22,7 @@ fn swap_bases_named_by_records_are_kept() {
     );
     assert_eq!(
         decision(&plan, "swap_512").users.instances,
-        BTreeSet::from(["vm1".to_owned(), "vm2@compute-2".to_owned()])
+        BTreeSet::from(["vm1".into(), "vm2@compute-2".into()])
     );
 }
 

@@ -11,9 +11,9 @@ fn image_usage_counts_instances_per_image_key_as_nova_does() {
         vm("vm4").image("1").kernel("1").ramdisk("r"),
     ];
     let usage = image_usage(&records, HOST);
-    let ids: Vec<&str> = usage.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = usage.keys().copied().collect();
     assert_eq!(ids, ["1", "k", "r"]);
-    let local = |name: &str| (name.to_owned(), HOST.to_owned());
+    let local = |name| (name, HOST);
     assert_eq!(
         usage.get("1"),
         Some(&ImageUsage {
@@ -21,7 +21,7 @@ fn image_usage_counts_instances_per_image_key_as_nova_does() {
             remote: 1,
             instances: vec![
                 local("vm1"),
-                ("vm2".to_owned(), OTHER_HOST.to_owned()),
+                ("vm2", OTHER_HOST),
                 local("vm4"),
                 local("vm4"),
             ],

@@ -182,14 +182,19 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, InventoryError> {
         Some(b'{') => {
             let document: Document = serde_json::from_slice(bytes).map_err(malformed)?;
             match (document.instances, document.servers) {
-                (Some(records), None) => Ok(Inventory {
-                    shape: Shape::Instances,
-                    instances: records
+                (Some(records), None) => {
+                    // Collected in place: the records' room, as the parser grew it.
+                    let mut instances: Vec<Instance> = records
                         .into_iter()
                         .map(records::Record::into_instance)
-                        .collect(),
-                    on_no_host: 0,
-                }),
+                        .collect();
+                    instances.shrink_to_fit();
+                    Ok(Inventory {
+                        shape: Shape::Instances,
+                        instances,
+                        on_no_host: 0,
+                    })
+                }
                 (None, Some(servers)) => {
                     if document
                         .servers_links

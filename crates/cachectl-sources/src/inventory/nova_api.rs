@@ -12,6 +12,7 @@
 //! uses nothing on any host.
 
 use cachectl_policy::Instance;
+use compact_str::CompactString;
 use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer};
 
@@ -21,23 +22,23 @@ use super::fields::{non_empty, nullable, without_empty};
 #[derive(Deserialize)]
 pub(super) struct Server {
     #[serde(deserialize_with = "non_empty")]
-    id: String,
+    id: CompactString,
     /// Required, and null for a server never scheduled.
     #[serde(rename = "OS-EXT-SRV-ATTR:host", deserialize_with = "nullable")]
-    host: Option<String>,
+    host: Option<CompactString>,
     #[serde(rename = "OS-EXT-SRV-ATTR:instance_name", default)]
-    instance_name: Option<String>,
+    instance_name: Option<CompactString>,
     #[serde(rename = "OS-EXT-SRV-ATTR:kernel_id", default)]
-    kernel_id: Option<String>,
+    kernel_id: Option<CompactString>,
     #[serde(rename = "OS-EXT-SRV-ATTR:ramdisk_id", default)]
-    ramdisk_id: Option<String>,
+    ramdisk_id: Option<CompactString>,
     #[serde(rename = "OS-EXT-STS:task_state", default)]
-    task_state: Option<String>,
+    task_state: Option<CompactString>,
     #[serde(rename = "OS-EXT-STS:vm_state", default)]
-    vm_state: Option<String>,
+    vm_state: Option<CompactString>,
     /// Required: `""` for a server booted from a volume.
     #[serde(deserialize_with = "image_id")]
-    image: Option<String>,
+    image: Option<CompactString>,
     flavor: EmbeddedFlavor,
 }
 
@@ -53,15 +54,15 @@ struct EmbeddedFlavor {
 }
 
 /// A server's `image`: `{"id": …}`, or `""` when it boots from a volume.
-fn image_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn image_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<CompactString>, D::Error> {
     #[derive(Deserialize)]
     #[serde(
         untagged,
         expecting = r#"an image {"id": …}, or "" for a server booted from a volume"#
     )]
     enum ImageField {
-        Image { id: String },
-        Text(String),
+        Image { id: CompactString },
+        Text(CompactString),
     }
     match ImageField::deserialize(deserializer)? {
         ImageField::Image { id } => Ok(without_empty(Some(id))),

@@ -2,6 +2,7 @@
 //! Nova's instance objects name their fields.
 
 use cachectl_policy::Instance;
+use compact_str::CompactString;
 use serde::Deserialize;
 
 use super::fields::non_empty;
@@ -11,27 +12,27 @@ use super::fields::non_empty;
 #[derive(Deserialize)]
 pub(super) struct Record {
     #[serde(deserialize_with = "non_empty")]
-    uuid: String,
+    uuid: CompactString,
     #[serde(deserialize_with = "non_empty")]
-    name: String,
+    name: CompactString,
     #[serde(deserialize_with = "non_empty")]
-    host: String,
+    host: CompactString,
     #[serde(default)]
-    image_ref: Option<String>,
+    image_ref: Option<CompactString>,
     #[serde(default)]
-    kernel_id: Option<String>,
+    kernel_id: Option<CompactString>,
     #[serde(default)]
-    ramdisk_id: Option<String>,
+    ramdisk_id: Option<CompactString>,
     #[serde(default)]
-    task_state: Option<String>,
+    task_state: Option<CompactString>,
     #[serde(default)]
-    vm_state: Option<String>,
+    vm_state: Option<CompactString>,
     #[serde(default)]
     swap_mb: Option<u64>,
     #[serde(default)]
     ephemeral_gb: Option<u64>,
     #[serde(default)]
-    os_type: Option<String>,
+    os_type: Option<CompactString>,
 }
 
 impl Record {

@@ -10,6 +10,7 @@
 //! kernel and ramdisk ids, and the VM state (read from the status where it shows a resize).
 
 use cachectl_policy::Instance;
+use compact_str::CompactString;
 use serde::Deserialize;
 
 use super::fields::{non_empty, nullable, without_empty};
@@ -25,16 +26,16 @@ const RESIZED_STATUSES: [&str; 2] = ["VERIFY_RESIZE", "REVERT_RESIZE"];
 #[derive(Deserialize)]
 pub(super) struct Row {
     #[serde(rename = "ID", deserialize_with = "non_empty")]
-    id: String,
+    id: CompactString,
     #[serde(rename = "Status", default)]
-    status: Option<String>,
+    status: Option<CompactString>,
     #[serde(rename = "Task State", deserialize_with = "nullable")]
-    task_state: Option<String>,
+    task_state: Option<CompactString>,
     #[serde(rename = "Image ID", deserialize_with = "nullable")]
-    image_id: Option<String>,
+    image_id: Option<CompactString>,
     /// The hypervisor's name for its node: for libvirt, the host's name.
     #[serde(rename = "Host", deserialize_with = "nullable")]
-    host: Option<String>,
+    host: Option<CompactString>,
 }
 
 impl Row {
@@ -54,7 +55,7 @@ impl Row {
             kernel_id: None,
             ramdisk_id: None,
             task_state: without_empty(self.task_state),
-            vm_state: resized.then(|| "resized".to_owned()),
+            vm_state: resized.then(|| "resized".into()),
             swap_mb: None,
             ephemeral_gb: None,
             os_type: None,

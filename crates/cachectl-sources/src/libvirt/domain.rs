@@ -28,11 +28,11 @@ impl Domain {
         let nova = self.nova.as_ref()?;
         let flavor = nova.flavor.as_ref();
         Some(Instance {
-            uuid: self.uuid.clone()?,
-            name: self.name.clone()?,
-            host: host.to_owned(),
+            uuid: self.uuid.as_deref()?.into(),
+            name: self.name.as_deref()?.into(),
+            host: host.into(),
             image_ref: match &nova.root {
-                Some(Root::Image(image)) => Some(image.clone()),
+                Some(Root::Image(image)) => Some(image.into()),
                 _ => None,
             },
             kernel_id: None,
@@ -41,7 +41,7 @@ impl Domain {
             vm_state: None,
             swap_mb: flavor.and_then(|f| f.swap_mb),
             ephemeral_gb: flavor.and_then(|f| f.ephemeral_gb),
-            os_type: nova.os_type.clone(),
+            os_type: nova.os_type.as_deref().map(Into::into),
         })
     }
 }

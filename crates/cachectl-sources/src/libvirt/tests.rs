@@ -480,17 +480,17 @@ fn the_instance_record_comes_from_nova_s_metadata() -> Result<(), DomainError> {
     assert_eq!(
         instance,
         cachectl_policy::Instance {
-            uuid: INSTANCE.to_owned(),
-            name: "instance-0000002a".to_owned(),
-            host: "compute-1".to_owned(),
-            image_ref: Some(IMAGE.to_owned()),
+            uuid: INSTANCE.into(),
+            name: "instance-0000002a".into(),
+            host: "compute-1".into(),
+            image_ref: Some(IMAGE.into()),
             kernel_id: None,
             ramdisk_id: None,
             task_state: None,
             vm_state: None,
             swap_mb: Some(512),
             ephemeral_gb: Some(10),
-            os_type: Some("linux".to_owned()),
+            os_type: Some("linux".into()),
         }
     );
     // The cache names the record keeps are the ones the live chains reach.

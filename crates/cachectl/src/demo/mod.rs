@@ -13,6 +13,7 @@ mod libvirt;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use cachectl_naming::{EntryKind, classify};
 use cachectl_policy::FileState;
@@ -163,7 +164,7 @@ fn write_comparison(
 /// the `disk` of a directory some record claims.
 pub(crate) fn nova_would_remove(report: &Report) -> Vec<String> {
     let orphans: HashSet<&str> = report.orphan_dirs.iter().map(|o| o.name.as_str()).collect();
-    let nova_sees = |disk: &String| match disk.split_once('/') {
+    let nova_sees = |disk: &Arc<str>| match disk.split_once('/') {
         Some((dir, "disk")) => !orphans.contains(dir),
         _ => false,
     };

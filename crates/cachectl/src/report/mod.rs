@@ -11,9 +11,11 @@ pub(crate) mod build;
 pub(crate) mod output;
 
 use std::fmt;
+use std::sync::Arc;
 
 use cachectl_naming::EntryKind;
 use cachectl_policy::{DoubtOutcome, FileState, ReadAs};
+use compact_str::CompactString;
 use serde::{Serialize, Serializer};
 
 use crate::checksums::ChecksumState;
@@ -149,10 +151,10 @@ impl WarningEntry {
 /// Who uses a file.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct UsedBy {
-    /// Instance names; `name@host` for other hosts' instances.
-    pub instances: Vec<String>,
-    /// Disks, relative to the instances path.
-    pub disks: Vec<String>,
+    /// Instance names; `name@host` for other hosts' instances (short: held inline).
+    pub instances: Vec<CompactString>,
+    /// Disks, relative to the instances path (shared with the scan's disks).
+    pub disks: Vec<Arc<str>>,
 }
 
 /// One cache entry.

@@ -186,8 +186,8 @@ pub(super) fn note_what_cache_files_use(
             Some(Probe::Uses(uses)) => {
                 file.fact.backed_by = uses
                     .into_iter()
-                    .map(|u| u.file)
-                    .filter(|f| *f != file.fact.name)
+                    .filter(|u| *u.file != *file.fact.name)
+                    .map(|u| u.file.to_string())
                     .collect();
             }
             Some(Probe::Unreadable(problem)) => file.fact.chain_problem = Some(problem),

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cachectl_naming::quote;
 use cachectl_policy::{DiskUse, FileType, UseKind};
@@ -32,8 +32,8 @@ pub(super) struct CacheIndex {
     pub roots: Option<InstanceRoots>,
     base_dir: PathBuf,
     /// Cache names by device and inode: hard links give one file several names.
-    cache_ids: HashMap<(u64, u64), Vec<String>>,
-    cache_names: HashSet<String>,
+    cache_ids: HashMap<(u64, u64), Vec<Arc<str>>>,
+    cache_names: HashSet<Arc<str>>,
     /// The identity of each regular cache file, by name: a reference to
     /// `<cache directory>/<name>` needs no `stat`.
     regular_ids: HashMap<OsString, (u64, u64)>,
@@ -51,12 +51,13 @@ impl CacheIndex {
             ..Self::default()
         };
         for file in files {
+            let name: Arc<str> = file.fact.name.as_str().into();
             index
                 .cache_ids
                 .entry(file.dev_ino)
                 .or_default()
-                .push(file.fact.name.clone());
-            index.cache_names.insert(file.fact.name.clone());
+                .push(Arc::clone(&name));
+            index.cache_names.insert(name);
             if file.fact.file_type == FileType::Regular {
                 index
                     .regular_ids
@@ -125,7 +126,7 @@ impl CacheIndex {
             names
                 .iter()
                 .map(|file| DiskUse {
-                    file: file.clone(),
+                    file: Arc::clone(file),
                     kind,
                     by_name_only: false,
                 })
@@ -166,13 +167,13 @@ impl CacheIndex {
         // Sized as it will most often be (one use a reference): a host holds one list a disk.
         let mut uses: Vec<DiskUse> = Vec::with_capacity(refs.len());
         for reference in refs {
-            let mut push = |file: &str, by_name_only: bool| {
+            let mut push = |file: &Arc<str>, by_name_only: bool| {
                 if !uses
                     .iter()
-                    .any(|u| u.file == file && u.kind == reference.kind)
+                    .any(|u| u.file == *file && u.kind == reference.kind)
                 {
                     uses.push(DiskUse {
-                        file: file.to_owned(),
+                        file: Arc::clone(file),
                         kind: reference.kind,
                         by_name_only,
                     });
@@ -186,7 +187,7 @@ impl CacheIndex {
             let Some(name) = reference.target.file_name().and_then(OsStr::to_str) else {
                 continue;
             };
-            if self.cache_names.contains(name) {
+            if let Some(name) = self.cache_names.get(name) {
                 let in_base_dir = reference.target.parent() == Some(self.base_dir.as_path());
                 push(name, !in_base_dir);
             }

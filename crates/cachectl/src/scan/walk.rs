@@ -55,8 +55,6 @@ struct Place<'p> {
     kind: Kind,
     /// Its path relative to the instances path.
     relative: String,
-    /// The instance directory it is in.
-    top: Option<&'p str>,
     declared: Declared<'p>,
 }
 
@@ -76,7 +74,7 @@ impl<'a> Scanner<'a> {
         if entry.is_dir {
             // An instance directory may be a symlink, as Nova follows it.
             match instances.open_subdir(&entry.name, true) {
-                Ok(Some(dir)) => self.walk(dir, Some(&entry.shown), 1, scan),
+                Ok(Some(dir)) => self.walk(dir, 1, scan),
                 Ok(None) => {}
                 Err(err) => self.unwalkable(&instances.join(&entry.name), &err, scan),
             }
@@ -92,7 +90,6 @@ impl<'a> Scanner<'a> {
             name: &entry.name,
             kind: entry.kind,
             relative: entry.shown.clone(),
-            top: None,
             declared,
         };
         self.scan_file(&place, None, scan);
@@ -101,7 +98,7 @@ impl<'a> Scanner<'a> {
     /// Walks a directory under the instances path: `depth` 1 is an instance directory, deeper
     /// ones are real directories only, so a walk never leaves the instances path through a
     /// symlink. A directory too deep to walk is in doubt, not skipped.
-    fn walk(&mut self, mut dir: Dir, top: Option<&str>, depth: usize, scan: &mut Scan) {
+    fn walk(&mut self, mut dir: Dir, depth: usize, scan: &mut Scan) {
         // Each directory once (two names for one instance directory, a bind mount).
         if let Ok(stat) = dir.stat_self() {
             if !self.visited_dirs.insert(stat.id()) {
@@ -145,7 +142,7 @@ impl<'a> Scanner<'a> {
             scan.format_disputes.extend(dispute);
             if *kind == Kind::Directory {
                 match dir.open_subdir(name, false) {
-                    Ok(Some(sub)) => self.walk(sub, top, depth + 1, scan),
+                    Ok(Some(sub)) => self.walk(sub, depth + 1, scan),
                     Ok(None) => {}
                     Err(err) => self.unwalkable(&dir.join(name), &err, scan),
                 }
@@ -156,7 +153,6 @@ impl<'a> Scanner<'a> {
                 name,
                 kind: *kind,
                 relative,
-                top,
                 declared,
             };
             self.scan_file(&place, held.remove(name), scan);
@@ -291,8 +287,7 @@ impl<'a> Scanner<'a> {
                 scan.probed += 1;
                 if !uses.is_empty() {
                     scan.disks.push(Disk {
-                        path: place.relative.clone(),
-                        dir: place.top.map(str::to_owned),
+                        path: place.relative.as_str().into(),
                         uses,
                     });
                 }
