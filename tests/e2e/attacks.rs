@@ -411,6 +411,41 @@ fn the_cache_and_lock_directories_are_not_followed_out_of_the_tree_through_forei
 }
 
 #[test]
+fn a_hard_linked_disk_info_declares_nothing() {
+    // A disk.info that is another name of a file (perhaps one outside the tree) is not read:
+    // had it been, its "raw" would have spared the disk its probe, and the base it uses would
+    // have looked unused.
+    let host = Host::new();
+    let used = fp("image-in-use");
+    host.base_file(&used, 1 << 20, 3 * DAY);
+    let uuid = "0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01";
+    host.overlay(&format!("{uuid}/disk"), &used);
+    let elsewhere = host
+        .instances
+        .parent()
+        .expect("a parent")
+        .join("formats.json");
+    fs::write(
+        &elsewhere,
+        format!(r#"{{"/var/lib/nova/instances/{uuid}/disk": "raw"}}"#),
+    )
+    .expect("written");
+    let disk_info = host.instances.join(uuid).join("disk.info");
+    fs::hard_link(&elsewhere, &disk_info).expect("a hard link");
+
+    let run = host.run(&["audit", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(state_of(&run.json(), &used), "in_use", "{}", run.stdout);
+
+    // The same bytes as disk.info's own (one link) are read: the disk is raw, the base unused.
+    fs::remove_file(&disk_info).expect("removed");
+    fs::copy(&elsewhere, &disk_info).expect("copied");
+    let run = host.run(&["audit", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(state_of(&run.json(), &used), "removable", "{}", run.stdout);
+}
+
+#[test]
 fn a_guest_writing_its_console_log_cannot_stop_the_cleaning() {
     let host = Host::new();
     let used = fp("image-in-use");

@@ -31,12 +31,18 @@ pub struct Prefix {
     pub bytes: Vec<u8>,
     /// Whether `bytes` is the whole file: the one `read` returned fewer bytes than asked for.
     pub whole: bool,
+    /// What `fstat` said, once asked.
+    stat: std::cell::OnceCell<FileStat>,
 }
 
 impl Prefix {
-    /// What `fstat` says of the open file.
+    /// What `fstat` says of the open file (one `fstat`, however often asked).
     pub fn stat(&self) -> io::Result<FileStat> {
-        Ok(FileStat::of(&rustix::fs::fstat(&self.file)?))
+        if let Some(stat) = self.stat.get() {
+            return Ok(*stat);
+        }
+        let stat = FileStat::of(&rustix::fs::fstat(&self.file)?);
+        Ok(*self.stat.get_or_init(|| stat))
     }
 }
 
@@ -139,6 +145,7 @@ impl Dir {
             file,
             whole: read < len,
             bytes,
+            stat: std::cell::OnceCell::new(),
         }))
     }
 }

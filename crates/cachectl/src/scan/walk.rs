@@ -186,7 +186,20 @@ impl<'a> Scanner<'a> {
         let mut read = |name: &str, max: u64| -> Option<Vec<u8>> {
             let name = OsString::from(name);
             let mut prefix = dir.read_prefix(&name, PREFIX_LEN).ok()??;
-            let whole = whole_file(&mut prefix, max);
+            // A declaration with other hard links may be a link to a file outside the tree: it
+            // declares nothing (its bytes are still probed, as any file's, for a disk header).
+            let whole = match prefix.stat() {
+                Ok(stat) if stat.nlink == 1 => whole_file(&mut prefix, max),
+                Ok(stat) => {
+                    tracing::debug!(
+                        "{}: has {} hard links: not read",
+                        quote(&dir.join(&name)),
+                        stat.nlink
+                    );
+                    None
+                }
+                Err(_) => None,
+            };
             held.insert(name, prefix);
             whole
         };
