@@ -48,6 +48,7 @@ mod listing;
 mod lock;
 mod page_cache;
 mod stat;
+mod usage;
 
 pub use dir::{Dir, NotRegular, open_regular_path, read_small_file, stat_path};
 pub use io_priority::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, io_priority, set_io_priority};
@@ -55,3 +56,4 @@ pub use listing::Prefix;
 pub use lock::Lock;
 pub use page_cache::{cached_pages, drop_cached, page_size};
 pub use stat::{FileStat, Kind};
+pub use usage::FsUsage;

@@ -127,6 +127,18 @@ impl LeftoverKind {
 }
 
 impl EntryKind {
+    /// Every kind, in report order (for series that must exist when zero).
+    pub const ALL: [Self; 8] = [
+        Self::Original,
+        Self::Resized,
+        Self::LegacySmall,
+        Self::Swap,
+        Self::Ephemeral,
+        Self::Sidecar,
+        Self::DownloadLeftover,
+        Self::Foreign,
+    ];
+
     /// A stable snake_case name, as reports print it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -33,6 +33,16 @@ pub enum FileState {
 }
 
 impl FileState {
+    /// Every state (for series that must exist when zero).
+    pub const ALL: [Self; 6] = [
+        Self::InUse,
+        Self::TooYoung,
+        Self::Removable,
+        Self::Removed,
+        Self::RemoveFailed,
+        Self::Ignored,
+    ];
+
     /// What the plan's state means before anything is carried out.
     pub fn planned(state: State) -> Self {
         match state {

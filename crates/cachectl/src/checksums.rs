@@ -50,6 +50,15 @@ pub enum ChecksumState {
 }
 
 impl ChecksumState {
+    /// Every state (for series that must exist when zero).
+    pub(crate) const ALL: [Self; 5] = [
+        Self::NotChecked,
+        Self::Valid,
+        Self::Corrupt,
+        Self::Missing,
+        Self::Written,
+    ];
+
     /// The snake_case name reports use.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use cachectl_fs::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, set_io_priority};
 use cachectl_naming::escape_controls;
@@ -10,10 +11,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
 use crate::clock::now;
-use crate::error::CommandError;
+use crate::error::{CommandError, PassError};
 use crate::exit::ExitCode;
 use crate::inspect::{InspectConfig, InspectOutput};
 use crate::logging::{self, Verbosity};
+use crate::metrics::{self, RunFacts};
 use crate::pass::{Action, PassConfig};
 use crate::report::Format;
 use crate::scan::DEFAULT_SCAN_JOBS;
@@ -92,6 +94,10 @@ pub(crate) struct PassArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write what the run found and did to FILE, for node_exporter's textfile collector
+    /// (Prometheus text format, replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
@@ -202,6 +208,10 @@ pub(crate) struct VerifyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write what the run found to FILE, for node_exporter's textfile collector
+    /// (Prometheus text format, replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
@@ -287,18 +297,7 @@ fn run(cli: &Cli) -> ExitCode {
             },
             &mut out,
         ),
-        Command::Verify(args) => settings(cli).and_then(|settings| {
-            args.io.apply()?;
-            let config = VerifyConfig {
-                scan: settings.scan_config(),
-                files: args.files.clone(),
-                format: args.format,
-                jobs: args.jobs.get(),
-                now: now()?,
-                progress: crate::progress::wanted(cli.quiet),
-            };
-            crate::verify::run(&config, &mut out)
-        }),
+        Command::Verify(args) => run_verify(cli, args, &mut out),
         Command::Inspect(args) => {
             let config = InspectConfig {
                 output: args.output,
@@ -385,10 +384,79 @@ fn run_pass(
         progress: crate::progress::wanted(cli.quiet),
         ..settings.pass_config(action, now()?)
     };
-    let outcome = crate::pass::run(&config)?;
-    outcome.report.write(args.format, out)?;
-    out.flush()?;
-    Ok(outcome.exit_code)
+    let started = Instant::now();
+    let outcome = crate::pass::run(&config);
+    if let Ok(outcome) = &outcome {
+        outcome.report.write(args.format, out)?;
+        out.flush()?;
+    }
+    let written = metrics::write_if_asked(
+        args.metrics_file.as_deref(),
+        &metrics::Run {
+            command: action.name(),
+            facts: outcome
+                .as_ref()
+                .map_or(RunFacts::Failed, |o| RunFacts::Pass(&o.report)),
+            exit_code: outcome
+                .as_ref()
+                .map_or_else(PassError::exit_code, |o| o.exit_code),
+            duration: started.elapsed(),
+            now: config.now,
+            fs_usage: metrics::fs_usage(&config.scan.base_dir(), &config.scan.instances_path),
+        },
+    );
+    match outcome {
+        Ok(outcome) => written.map(|()| outcome.exit_code),
+        Err(err) => {
+            if let Err(metrics_err) = written {
+                tracing::error!("{metrics_err}");
+            }
+            Err(err.into())
+        }
+    }
+}
+
+fn run_verify(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+    let settings = settings(cli)?;
+    args.io.apply()?;
+    let config = VerifyConfig {
+        scan: settings.scan_config(),
+        files: args.files.clone(),
+        format: args.format,
+        jobs: args.jobs.get(),
+        now: now()?,
+        progress: crate::progress::wanted(cli.quiet),
+    };
+    let started = Instant::now();
+    let verified = crate::verify::verify(&config);
+    if let Ok(verified) = &verified {
+        crate::verify::write_report(&verified.report, config.format, out)?;
+        out.flush()?;
+    }
+    let written = metrics::write_if_asked(
+        args.metrics_file.as_deref(),
+        &metrics::Run {
+            command: "verify",
+            facts: verified
+                .as_ref()
+                .map_or(RunFacts::Failed, |v| RunFacts::Verify(&v.report)),
+            exit_code: verified
+                .as_ref()
+                .map_or_else(CommandError::exit_code, |v| v.exit_code),
+            duration: started.elapsed(),
+            now: config.now,
+            fs_usage: metrics::fs_usage(&config.scan.base_dir(), &config.scan.instances_path),
+        },
+    );
+    match verified {
+        Ok(verified) => written.map(|()| verified.exit_code),
+        Err(err) => {
+            if let Err(metrics_err) = written {
+                tracing::error!("{metrics_err}");
+            }
+            Err(err)
+        }
+    }
 }
 
 /// The effective settings: nova.conf, overridden by the flags.

@@ -25,6 +25,7 @@ mod exit;
 mod inspect;
 mod locks;
 mod logging;
+mod metrics;
 mod pass;
 mod pool;
 mod progress;

@@ -74,6 +74,16 @@ pub(crate) struct PassConfig {
     pub progress: bool,
 }
 
+impl Action {
+    /// The command's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Audit => "audit",
+            Self::Clean { .. } => "clean",
+        }
+    }
+}
+
 impl PassConfig {
     /// The facts the settings give: this host, the time, the ages, ephemeral names.
     fn facts(&self) -> Facts {

@@ -101,8 +101,17 @@ struct Inputs {
     files: Vec<(usize, OsString, PathBuf)>,
 }
 
-/// Runs `verify`; returns the exit code.
-pub(crate) fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
+/// What `verify` found, and the exit code it calls for.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    /// The report.
+    pub report: VerifyReport,
+    /// The exit code.
+    pub exit_code: ExitCode,
+}
+
+/// Verifies the files `config` names (or every image of the cache), writing missing sidecars.
+pub(crate) fn verify(config: &VerifyConfig) -> Result<Verified, CommandError> {
     let base_dir = config.scan.base_dir();
     let mut report = VerifyReport {
         schema: SCHEMA,
@@ -130,8 +139,10 @@ pub(crate) fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode
                         WarningCode::NoBaseDir,
                         format_args!("no base directory at {}: nothing to do", quote(&base_dir)),
                     ));
-                    write_report(&report, config.format, out)?;
-                    return Ok(ExitCode::Success);
+                    return Ok(Verified {
+                        report,
+                        exit_code: ExitCode::Success,
+                    });
                 }
             }
         }
@@ -144,15 +155,15 @@ pub(crate) fn run(config: &VerifyConfig, out: &mut dyn Write) -> Result<ExitCode
         None => None,
     };
     let missing_input = verify_all(config, &inputs, lock_dir.as_ref(), &mut report);
-    write_report(&report, config.format, out)?;
-    Ok(ExitCode::first_of(
+    let exit_code = ExitCode::first_of(
         [
             (missing_input || report.summary.not_checked > 0).then_some(ExitCode::Failure),
             (report.summary.corrupt > 0).then_some(ExitCode::Corrupt),
         ]
         .into_iter()
         .flatten(),
-    ))
+    );
+    Ok(Verified { report, exit_code })
 }
 
 fn open_error(path: &Path, err: io::Error) -> CommandError {
@@ -347,7 +358,7 @@ fn add_file(
     });
 }
 
-fn write_report(
+pub(crate) fn write_report(
     report: &VerifyReport,
     format: Format,
     out: &mut dyn Write,
