@@ -628,3 +628,19 @@ impl Host {
         path
     }
 }
+
+/// Asserts that a checking tool (`promtool`, `systemd-analyze`) passed: it exited 0 and said
+/// nothing, on stdout or stderr (both exit 0 on some findings, but say so). `about` is shown
+/// with what it said.
+#[track_caller]
+pub fn assert_tool_silent(tool: &str, output: &std::process::Output, about: &str) {
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && said.trim().is_empty(),
+        "{tool}: {said}\n{about}"
+    );
+}

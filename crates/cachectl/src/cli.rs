@@ -11,11 +11,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
 use crate::clock::now;
-use crate::error::{CommandError, PassError};
+use crate::error::CommandError;
 use crate::exit::ExitCode;
 use crate::inspect::{InspectConfig, InspectOutput};
 use crate::logging::{self, Verbosity};
-use crate::metrics::{self, RunFacts};
+use crate::metrics::{self, Run, RunFacts};
 use crate::pass::{Action, PassConfig};
 use crate::report::Format;
 use crate::scan::DEFAULT_SCAN_JOBS;
@@ -385,35 +385,19 @@ fn run_pass(
         ..settings.pass_config(action, now()?)
     };
     let started = Instant::now();
-    let outcome = crate::pass::run(&config);
+    let outcome = crate::pass::run(&config).map_err(CommandError::from);
     if let Ok(outcome) = &outcome {
         outcome.report.write(args.format, out)?;
         out.flush()?;
     }
+    let facts = outcome
+        .as_ref()
+        .map(|o| (RunFacts::Pass(&o.report), o.exit_code));
     let written = metrics::write_if_asked(
         args.metrics_file.as_deref(),
-        &metrics::Run {
-            command: action.name(),
-            facts: outcome
-                .as_ref()
-                .map_or(RunFacts::Failed, |o| RunFacts::Pass(&o.report)),
-            exit_code: outcome
-                .as_ref()
-                .map_or_else(PassError::exit_code, |o| o.exit_code),
-            duration: started.elapsed(),
-            now: config.now,
-            fs_usage: metrics::fs_usage(&config.scan.base_dir(), &config.scan.instances_path),
-        },
+        &Run::ended(action.name(), facts, started, config.now, &config.scan),
     );
-    match outcome {
-        Ok(outcome) => written.map(|()| outcome.exit_code),
-        Err(err) => {
-            if let Err(metrics_err) = written {
-                tracing::error!("{metrics_err}");
-            }
-            Err(err.into())
-        }
-    }
+    metrics::then(written, outcome.map(|o| o.exit_code))
 }
 
 fn run_verify(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> Result<ExitCode, CommandError> {
@@ -433,30 +417,14 @@ fn run_verify(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> Result<ExitC
         crate::verify::write_report(&verified.report, config.format, out)?;
         out.flush()?;
     }
+    let facts = verified
+        .as_ref()
+        .map(|v| (RunFacts::Verify(&v.report), v.exit_code));
     let written = metrics::write_if_asked(
         args.metrics_file.as_deref(),
-        &metrics::Run {
-            command: "verify",
-            facts: verified
-                .as_ref()
-                .map_or(RunFacts::Failed, |v| RunFacts::Verify(&v.report)),
-            exit_code: verified
-                .as_ref()
-                .map_or_else(CommandError::exit_code, |v| v.exit_code),
-            duration: started.elapsed(),
-            now: config.now,
-            fs_usage: metrics::fs_usage(&config.scan.base_dir(), &config.scan.instances_path),
-        },
+        &Run::ended("verify", facts, started, config.now, &config.scan),
     );
-    match verified {
-        Ok(verified) => written.map(|()| verified.exit_code),
-        Err(err) => {
-            if let Err(metrics_err) = written {
-                tracing::error!("{metrics_err}");
-            }
-            Err(err)
-        }
-    }
+    metrics::then(written, verified.map(|v| v.exit_code))
 }
 
 /// The effective settings: nova.conf, overridden by the flags.

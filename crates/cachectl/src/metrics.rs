@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cachectl_fs::{Dir, FsUsage};
 use cachectl_naming::{EntryKind, quote};
@@ -19,6 +19,7 @@ use crate::checksums::ChecksumState;
 use crate::error::CommandError;
 use crate::exit::ExitCode;
 use crate::report::Report;
+use crate::scan::ScanConfig;
 use crate::verify::VerifyReport;
 
 /// The largest metrics file read back (for the last success it holds).
@@ -53,6 +54,45 @@ pub(crate) struct Run<'a> {
     pub fs_usage: Option<FsUsage>,
 }
 
+impl<'a> Run<'a> {
+    /// A run started at `started` that ended with `result` (what it found and its exit code, or
+    /// the error that ended it); `scan` says where the cache is.
+    pub(crate) fn ended(
+        command: &'static str,
+        result: Result<(RunFacts<'a>, ExitCode), &CommandError>,
+        started: Instant,
+        now: UnixTime,
+        scan: &ScanConfig,
+    ) -> Self {
+        let (facts, exit_code) = result.unwrap_or_else(|err| (RunFacts::Failed, err.exit_code()));
+        Self {
+            command,
+            facts,
+            exit_code,
+            duration: started.elapsed(),
+            now,
+            fs_usage: fs_usage(&scan.base_dir(), &scan.instances_path),
+        }
+    }
+}
+
+/// The exit code of a run whose metrics were `written`: the run's own error comes first (the
+/// metrics file's is then logged), else the metrics file's, else the run's exit code.
+pub(crate) fn then(
+    written: Result<(), CommandError>,
+    result: Result<ExitCode, CommandError>,
+) -> Result<ExitCode, CommandError> {
+    match result {
+        Ok(exit_code) => written.map(|()| exit_code),
+        Err(err) => {
+            if let Err(metrics_err) = written {
+                tracing::error!("{metrics_err}");
+            }
+            Err(err)
+        }
+    }
+}
+
 /// The metrics file could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the metrics file {}: {source}", quote(.path))]
@@ -76,7 +116,7 @@ pub(crate) fn write_if_asked(path: Option<&Path>, run: &Run<'_>) -> Result<(), C
 
 /// The file system that holds the cache (or, without one, the instances path), if it can be
 /// asked.
-pub(crate) fn fs_usage(base_dir: &Path, instances_path: &Path) -> Option<FsUsage> {
+fn fs_usage(base_dir: &Path, instances_path: &Path) -> Option<FsUsage> {
     FsUsage::of_path(base_dir)
         .or_else(|_| FsUsage::of_path(instances_path))
         .ok()
