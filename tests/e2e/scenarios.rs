@@ -1409,3 +1409,55 @@ fn qed_and_vmdk_overlays_keep_their_bases_and_vmdk_extents_count() {
         assert!(host.has(kept));
     }
 }
+
+#[test]
+fn space_pressure_removes_the_longest_unused_young_files_and_never_one_in_use() {
+    let host = Host::new();
+    let used = fp("image-in-use");
+    let (older, younger) = (fp("unused-3h"), fp("unused-1h"));
+    // Real bytes (not sparse): what they free on disk is what they hold.
+    host.base_file_with(&used, &[1u8; 1 << 20], 2 * HOUR);
+    host.base_file_with(&older, &[2u8; 1 << 20], 3 * HOUR);
+    host.base_file_with(&younger, &[3u8; 1 << 20], HOUR);
+    host.overlay("0c6b7a52-3b7e-4c9d-a2f1-5e6b7c8d9e01/disk", &used);
+
+    // Without pressure all three stay: none is a day unused.
+    let run = host.run(&["audit", "--format", "json"]);
+    assert_eq!(names_in(&run.json(), "removable"), Vec::<String>::new());
+
+    // A cache of at most 2.5 MiB: the longest unused goes, and only it.
+    let run = host.run(&["audit", "--max-cache-size", "2.5MiB", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(names_in(&report, "removable"), std::slice::from_ref(&older));
+    assert!(
+        reason_of(&report, &older).starts_with("space: unused for 3h (less than 1d)"),
+        "{}",
+        reason_of(&report, &older)
+    );
+    let fs = &report["filesystem"];
+    assert_eq!(fs["max_cache_bytes"], 5 << 19);
+    assert!(fs["size_bytes"].as_u64().expect("a size") > 0);
+    assert!(
+        fs["avail_bytes_after"].as_u64() >= fs["avail_bytes_before"].as_u64(),
+        "{fs}"
+    );
+
+    // All the free space there is: every unused file goes, the one in use stays.
+    let run = host.run(&["clean", "--min-free", "100%", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(
+        sorted_names_in(&report, "removed"),
+        sorted(vec![older.clone(), younger.clone()])
+    );
+    assert!(host.has(&used) && !host.has(&older) && !host.has(&younger));
+    let text = host.run(&["audit", "--min-free", "100%"]).stdout;
+    assert!(text.contains("file system: "), "{text}");
+    assert!(text.contains("(asked: "), "{text}");
+
+    // Sizes that are none are usage errors.
+    let run = host.run(&["clean", "--min-free", "lots"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is not a size"), "{}", run.stderr);
+}

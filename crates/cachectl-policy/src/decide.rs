@@ -18,6 +18,7 @@ use crate::facts::{
 use crate::plan::{
     DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning,
 };
+use crate::space::{Candidate, SpaceFacts, make_room};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
@@ -43,6 +44,9 @@ pub fn plan(facts: &Facts) -> Plan {
 
     keep_what_kept_files_are_backed_by(facts, &mut files);
     let removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut warnings);
+    if !removal_blocked && let Some(space) = facts.space {
+        make_room_for_space(facts, space, &mut files);
+    }
     sidecars_follow_their_images(&mut files);
     claims.warn_about_absent_files(facts, &mut warnings);
     let orphans = claims.orphans(facts);
@@ -638,6 +642,51 @@ fn doubt_outcome(facts: &Facts, file: &UnreadableFile) -> DoubtOutcome {
 }
 
 /// A sidecar stays or goes with its image; one whose image is gone was decided by age.
+/// Space pressure: after what goes by age, unused images younger than their minimum age go too,
+/// the longest unused first, until the file system and the cache meet the target. Download
+/// leftovers and sidecars are no candidates (a young `.part` may be a download under way; a
+/// sidecar follows its image).
+fn make_room_for_space(facts: &Facts, space: SpaceFacts, files: &mut [FileDecision]) {
+    let cache_now: u64 = facts.files.iter().map(|f| f.allocated).sum();
+    // What goes by age counts first (not sidecars: they follow their images, decided below).
+    let by_age: u64 = facts
+        .files
+        .iter()
+        .zip(files.iter())
+        .filter(|(_, d)| d.state == State::Remove && d.kind != EntryKind::Sidecar)
+        .map(|(f, _)| f.allocated)
+        .sum();
+    let avail = space.avail_now(cache_now).saturating_add(by_age);
+    let cache = cache_now.saturating_sub(by_age);
+    let (indices, candidates): (Vec<usize>, Vec<Candidate>) = facts
+        .files
+        .iter()
+        .zip(files.iter())
+        .enumerate()
+        .filter(|(_, (_, d))| d.state == State::TooYoung && d.kind.is_image())
+        .map(|(i, (f, d))| {
+            let candidate = Candidate {
+                age: d.age,
+                bytes: f.allocated,
+            };
+            (i, candidate)
+        })
+        .unzip();
+    for chosen in make_room(&candidates, avail, cache, space.target) {
+        let decision = &mut files[indices[chosen]];
+        let min_age = decision.reasons.iter().find_map(|r| match r {
+            Reason::TooYoung { min_age, .. } => Some(*min_age),
+            _ => None,
+        });
+        decision.state = State::Remove;
+        decision.reasons = vec![Reason::ForSpace {
+            age: decision.age,
+            min_age: min_age.unwrap_or_default(),
+            target: space.target,
+        }];
+    }
+}
+
 fn sidecars_follow_their_images(files: &mut [FileDecision]) {
     let states: HashMap<String, State> = files
         .iter()

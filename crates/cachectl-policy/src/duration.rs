@@ -1,6 +1,27 @@
-//! Durations for people: `45s`, `12m`, `3h 5m`, `2d 4h`.
+//! Durations and sizes for people: `45s`, `12m`, `3h 5m`, `2d 4h`; `1023 B`, `1.5 GiB`.
 
 use std::fmt;
+
+/// A number of bytes shown as qemu-img shows sizes: `1023 B`, `1.5 GiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanBytes(pub u64);
+
+impl fmt::Display for HumanBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            write!(f, "{} B", self.0)
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
 
 /// A number of seconds shown the way the reports show ages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cachectl_naming::EntryKind;
 use compact_str::CompactString;
 
+use crate::space::SpaceFacts;
 use crate::time::UnixTime;
 
 /// Minimum ages, in seconds, before an unused file may go; counted from the file's mtime.
@@ -64,6 +65,8 @@ pub struct CacheFile {
     pub file_type: FileType,
     /// Size in bytes.
     pub size: u64,
+    /// Bytes allocated to it on disk (what removing it frees).
+    pub allocated: u64,
     /// Last modification.
     pub mtime: UnixTime,
     /// Its inode: with its size, what tells an acknowledged unreadable cache file is the same.
@@ -83,6 +86,7 @@ impl CacheFile {
             kind: cachectl_naming::classify(name).kind(),
             file_type: FileType::Regular,
             size,
+            allocated: size,
             mtime,
             ino: 0,
             backed_by: Vec::new(),
@@ -292,6 +296,9 @@ pub struct Facts {
     pub acknowledged: Vec<Acknowledged>,
     /// The settings behind ephemeral base names.
     pub ephemeral: EphemeralConfig,
+    /// Space pressure (`--min-free`, `--max-cache-size`), if asked: unused files younger than
+    /// their minimum age then go too, the longest unused first, until the target is met.
+    pub space: Option<SpaceFacts>,
 }
 
 impl Facts {
@@ -310,6 +317,7 @@ impl Facts {
             unreadable: Vec::new(),
             acknowledged: Vec::new(),
             ephemeral: EphemeralConfig::default(),
+            space: None,
         }
     }
 }

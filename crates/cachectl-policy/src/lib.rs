@@ -33,6 +33,7 @@ mod duration;
 mod facts;
 mod outcome;
 mod plan;
+mod space;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -40,7 +41,7 @@ mod time;
 mod usage;
 
 pub use decide::plan;
-pub use duration::HumanDuration;
+pub use duration::{HumanBytes, HumanDuration};
 pub use facts::{
     Acknowledged, Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileIdentity, FileType,
     Instance, ReadAs, StorageUsers, UnreadableFile, UseKind,
@@ -49,6 +50,7 @@ pub use outcome::{
     FileOutcome, FileState, LockState, Note, Recheck, confirm_removal, stale_lock_files,
 };
 pub use plan::{DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning};
+pub use space::{Candidate, SpaceFacts, SpaceTarget, make_room};
 pub use storage::{STORAGE_USER_WINDOW, storage_users};
 pub use time::UnixTime;
 pub use usage::{ImageUsage, files_for_fingerprint, image_usage};

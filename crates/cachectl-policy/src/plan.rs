@@ -7,8 +7,9 @@ use std::sync::Arc;
 use cachectl_naming::{EntryKind, quote};
 use compact_str::CompactString;
 
-use crate::duration::HumanDuration;
+use crate::duration::{HumanBytes, HumanDuration};
 use crate::facts::{ReadAs, UnreadableFile};
+use crate::space::SpaceTarget;
 
 /// At most this many names are spelled out in a reason; the rest are counted.
 const NAMES_SHOWN: usize = 3;
@@ -99,6 +100,16 @@ pub enum Reason {
         age: u64,
         /// The minimum age for its kind.
         min_age: u64,
+    },
+    /// Unused for less than its minimum age, and removed for space: the file system holding
+    /// the cache had less free space than asked, or the cache was larger than allowed.
+    ForSpace {
+        /// Seconds since its mtime.
+        age: u64,
+        /// The minimum age for its kind.
+        min_age: u64,
+        /// What was asked.
+        target: SpaceTarget,
     },
     /// The checksum sidecar of an image that is kept.
     SidecarOfKept {
@@ -451,6 +462,31 @@ impl fmt::Display for Reason {
                 HumanDuration(*age),
                 HumanDuration(*min_age)
             ),
+            Self::ForSpace {
+                age,
+                min_age,
+                target,
+            } => {
+                write!(
+                    f,
+                    "space: unused for {} (less than {}), the longest unused while ",
+                    HumanDuration(*age),
+                    HumanDuration(*min_age)
+                )?;
+                match (target.min_free, target.max_cache) {
+                    (Some(free), Some(max)) => write!(
+                        f,
+                        "{} must stay free and the cache take at most {}",
+                        HumanBytes(free),
+                        HumanBytes(max)
+                    ),
+                    (Some(free), None) => write!(f, "{} must stay free", HumanBytes(free)),
+                    (None, Some(max)) => {
+                        write!(f, "the cache must take at most {}", HumanBytes(max))
+                    }
+                    (None, None) => write!(f, "space is asked"),
+                }
+            }
             Self::SidecarOfKept { image } => {
                 write!(f, "checksum of {}, kept with it", quote(image))
             }

@@ -20,6 +20,7 @@ use crate::pass::{Action, PassConfig};
 use crate::report::Format;
 use crate::scan::DEFAULT_SCAN_JOBS;
 use crate::settings::{Settings, SettingsArgs, parse_duration};
+use crate::space::{SizeArg, parse_size_arg};
 use crate::verify::VerifyConfig;
 
 /// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
@@ -98,6 +99,14 @@ pub(crate) struct PassArgs {
     /// (Prometheus text format, replaced atomically).
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Space pressure: while the file system holding the cache has less free space than SIZE
+    /// (500G, 1.5TiB, 10%), unused files younger than their minimum age go too, the longest
+    /// unused first. Files in use never go.
+    #[arg(long, value_name = "SIZE|PCT", value_parser = parse_size_arg)]
+    pub min_free: Option<SizeArg>,
+    /// Space pressure: while the cache takes more than SIZE on disk (500G, 10%), as --min-free.
+    #[arg(long, value_name = "SIZE|PCT", value_parser = parse_size_arg)]
+    pub max_cache_size: Option<SizeArg>,
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
@@ -381,6 +390,8 @@ fn run_pass(
         ack_unreadable: args.ack_unreadable.clone(),
         jobs: args.jobs.get(),
         scan_jobs: args.scan_jobs(),
+        min_free: args.min_free,
+        max_cache_size: args.max_cache_size,
         progress: crate::progress::wanted(cli.quiet),
         ..settings.pass_config(action, now()?)
     };

@@ -35,6 +35,7 @@ mod scan;
 mod settings;
 mod show_config;
 mod sources;
+mod space;
 mod survey;
 mod verify;
 

@@ -7,9 +7,10 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use cachectl_fs::FsUsage;
 use cachectl_naming::quote;
 use cachectl_policy::{
-    Ages, EphemeralConfig, Facts, FileOutcome, Plan, StorageUsers, UnixTime, plan,
+    Ages, EphemeralConfig, Facts, FileOutcome, Plan, SpaceFacts, StorageUsers, UnixTime, plan,
 };
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
@@ -21,9 +22,10 @@ use crate::exit::ExitCode;
 use crate::locks::count_stale_locks;
 use crate::register::{register, remove_registry_leftovers};
 use crate::report::build::{Header, PassRecord, empty, pass_report};
-use crate::report::{PassCommand, Report, WarningCode, WarningEntry};
+use crate::report::{FilesystemEntry, PassCommand, Report, WarningCode, WarningEntry};
 use crate::scan::{Scan, ScanConfig};
 use crate::sources::{instance_records, read_sources};
+use crate::space::{SizeArg, space_facts};
 use crate::survey::survey;
 
 /// What a pass does.
@@ -70,6 +72,10 @@ pub(crate) struct PassConfig {
     pub jobs: NonZeroUsize,
     /// How many reads of directories and files a scan has in flight.
     pub scan_jobs: NonZeroUsize,
+    /// `--min-free`: space pressure.
+    pub min_free: Option<SizeArg>,
+    /// `--max-cache-size`: space pressure.
+    pub max_cache_size: Option<SizeArg>,
     /// Whether hashing shows its progress on stderr.
     pub progress: bool,
 }
@@ -152,6 +158,7 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         ..config.facts()
     };
     scan.give_facts(&mut facts);
+    let fs_before = space_pressure(config, &dirs, &mut facts);
     let mut first_plan = plan(&facts);
     // The outcomes take the plan's decisions (the report takes them in turn): one copy of
     // each file's users, not three.
@@ -196,9 +203,50 @@ pub(crate) fn run(config: &PassConfig) -> Result<PassOutcome, PassError> {
         checksums: &checksums,
         stale_lock_files,
     };
-    let report = pass_report(&header(config), record, warnings);
+    let mut report = pass_report(&header(config), record, warnings);
+    report.filesystem = fs_before.map(|(fs, space)| FilesystemEntry {
+        size_bytes: fs.size_bytes,
+        avail_bytes_before: fs.avail_bytes,
+        avail_bytes_after: if config.changes() {
+            dirs.base
+                .fs_usage()
+                .map_or(fs.avail_bytes, |now| now.avail_bytes)
+        } else {
+            fs.avail_bytes
+                .saturating_add(report.summary.allocated_bytes_reclaimable)
+        },
+        min_free_bytes: space.target.min_free,
+        max_cache_bytes: space.target.max_cache,
+    });
     let exit_code = exit_code_of(write_failed, &first_plan, &report);
     Ok(PassOutcome { report, exit_code })
+}
+
+/// Space pressure, if asked: the target in bytes and the file system as the pass first found
+/// it go into the facts (scans again under the locks keep them). A file system that cannot be
+/// asked how full it is gets no space removals (a warning in the log), only those by age.
+fn space_pressure(
+    config: &PassConfig,
+    dirs: &Dirs,
+    facts: &mut Facts,
+) -> Option<(FsUsage, SpaceFacts)> {
+    if config.min_free.is_none() && config.max_cache_size.is_none() {
+        return None;
+    }
+    let fs = match dirs.base.fs_usage() {
+        Ok(fs) => fs,
+        Err(err) => {
+            tracing::warn!(
+                "cannot tell how full the file system of {} is ({err}): no removals for space",
+                quote(dirs.base.path())
+            );
+            return None;
+        }
+    };
+    let cache_bytes = facts.files.iter().map(|f| f.allocated).sum();
+    let space = space_facts(config.min_free, config.max_cache_size, fs, cache_bytes);
+    facts.space = Some(space);
+    Some((fs, space))
 }
 
 /// The exit code a pass calls for: an operational error, then files that could not be read,

@@ -40,6 +40,7 @@ mod orphans;
 mod overlays;
 mod records;
 mod sidecars;
+mod space;
 mod swap_ephemeral;
 mod touching;
 mod usage;
@@ -339,6 +340,7 @@ fn may_justify_removal(reason: &Reason) -> bool {
             | Reason::DownloadLeftover { .. }
             | Reason::SidecarOfMissing { .. }
             | Reason::SidecarOfRemoved { .. }
+            | Reason::ForSpace { .. }
     )
 }
 

@@ -91,6 +91,39 @@ fn every_reason_reads_as_written() {
             "unused for 2h (originals are kept 1h)",
         ),
         (
+            Reason::ForSpace {
+                age: 7_200,
+                min_age: 86_400,
+                target: crate::SpaceTarget {
+                    min_free: Some(10 << 30),
+                    max_cache: None,
+                },
+            },
+            "space: unused for 2h (less than 1d), the longest unused while 10.0 GiB must stay free",
+        ),
+        (
+            Reason::ForSpace {
+                age: 60,
+                min_age: 3_600,
+                target: crate::SpaceTarget {
+                    min_free: Some(1 << 30),
+                    max_cache: Some(500 << 30),
+                },
+            },
+            "space: unused for 1m (less than 1h), the longest unused while 1.0 GiB must stay free and the cache take at most 500.0 GiB",
+        ),
+        (
+            Reason::ForSpace {
+                age: 60,
+                min_age: 3_600,
+                target: crate::SpaceTarget {
+                    min_free: None,
+                    max_cache: Some(2 << 40),
+                },
+            },
+            "space: unused for 1m (less than 1h), the longest unused while the cache must take at most 2.0 TiB",
+        ),
+        (
             unused(EntryKind::Resized),
             "unused for 2h (resized copies are kept 1h)",
         ),
@@ -161,7 +194,7 @@ fn every_reason_reads_as_written() {
         assert_eq!(reason.to_string(), *expected);
         variants.insert(reason_variant(reason));
     }
-    assert_eq!(variants.len(), 17, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 18, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -177,6 +210,7 @@ fn reason_variant(reason: &Reason) -> &'static str {
         Reason::MayBeInUse { .. } => "MayBeInUse",
         Reason::Unused { .. } => "Unused",
         Reason::TooYoung { .. } => "TooYoung",
+        Reason::ForSpace { .. } => "ForSpace",
         Reason::SidecarOfKept { .. } => "SidecarOfKept",
         Reason::SidecarOfRemoved { .. } => "SidecarOfRemoved",
         Reason::SidecarOfMissing { .. } => "SidecarOfMissing",

@@ -61,6 +61,7 @@ pub(crate) fn empty(header: &Header<'_>, base_dir_exists: bool) -> Report {
         files: Vec::new(),
         orphan_dirs: Vec::new(),
         unreadable_files: Vec::new(),
+        filesystem: None,
     }
 }
 
@@ -140,7 +141,7 @@ fn file_entry(file: &ScannedFile, outcome: FileOutcome, checksum: &ChecksumOutco
         state,
         checksum: checksum.state,
         size_bytes: file.fact.size,
-        allocated_bytes: file.allocated,
+        allocated_bytes: file.fact.allocated,
         age_seconds: decision.age,
         reason: reasons.join("; "),
         reasons,

@@ -339,6 +339,26 @@ pub(crate) struct Report {
     pub orphan_dirs: Vec<OrphanEntry>,
     /// Files that may be disks and cannot be read, with the rule that applied to each.
     pub unreadable_files: Vec<UnreadableEntry>,
+    /// The file system that holds the cache, before and after the pass: only under space
+    /// pressure (`--min-free`, `--max-cache-size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<FilesystemEntry>,
+}
+
+/// The file system that holds the cache, as space pressure saw it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct FilesystemEntry {
+    /// Its size.
+    pub size_bytes: u64,
+    /// Its free space (`df`'s Avail) when the pass began.
+    pub avail_bytes_before: u64,
+    /// Its free space after the pass: measured after a `clean`; for `audit` and `clean
+    /// --dry-run`, what it would be (before, plus what removing the removable files frees).
+    pub avail_bytes_after: u64,
+    /// The free space asked (`--min-free`), in bytes.
+    pub min_free_bytes: Option<u64>,
+    /// The most the cache may take (`--max-cache-size`), in bytes.
+    pub max_cache_bytes: Option<u64>,
 }
 
 impl Report {
@@ -365,18 +385,7 @@ pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
 
 /// `1.5 GiB`, like qemu-img's sizes.
 pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    cachectl_policy::HumanBytes(bytes).to_string()
 }
 
 #[cfg(test)]

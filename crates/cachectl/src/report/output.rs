@@ -85,6 +85,30 @@ fn render_summary(report: &Report, text: &mut String) {
         count(s.files_probed, "file", "files"),
         s.unreadable
     );
+    if let Some(fs) = &report.filesystem {
+        let asked: Vec<String> = [
+            fs.min_free_bytes
+                .map(|b| format!("{} free", human_bytes(b))),
+            fs.max_cache_bytes
+                .map(|b| format!("a cache of at most {}", human_bytes(b))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = writeln!(
+            text,
+            "file system: {}, {} free before, {} {} (asked: {})",
+            human_bytes(fs.size_bytes),
+            human_bytes(fs.avail_bytes_before),
+            human_bytes(fs.avail_bytes_after),
+            if report.dry_run {
+                "after, if removed"
+            } else {
+                "after"
+            },
+            asked.join(" and ")
+        );
+    }
     if s.stale_lock_files > 0 {
         let one = s.stale_lock_files == 1;
         let _ = writeln!(

@@ -104,7 +104,7 @@ fn restated(mut file: ScannedFile, stat: &FileStat) -> ScannedFile {
     file.fact.size = stat.size;
     file.fact.mtime = UnixTime(stat.mtime);
     file.fact.ino = stat.ino;
-    file.allocated = stat.allocated;
+    file.fact.allocated = stat.allocated;
     file.dev_ino = stat.id();
     file
 }
@@ -150,13 +150,13 @@ fn scanned(base: &Dir, name: &OsStr, stat: &FileStat) -> ScannedFile {
             kind: classify_os(name).kind(),
             file_type,
             size: stat.size,
+            allocated: stat.allocated,
             mtime: UnixTime(stat.mtime),
             ino: stat.ino,
             backed_by: Vec::new(),
             chain_problem: None,
         },
         path: base.join(name),
-        allocated: stat.allocated,
         dev_ino: stat.id(),
     }
 }

@@ -34,8 +34,6 @@ pub struct ScannedFile {
     pub fact: CacheFile,
     /// Its full path.
     pub path: PathBuf,
-    /// Bytes allocated on disk (`st_blocks * 512`).
-    pub allocated: u64,
     /// Device and inode, to tell it is still the same file later.
     pub dev_ino: (u64, u64),
 }

@@ -1,0 +1,119 @@
+//! Policy tests: space pressure (`--min-free`, `--max-cache-size`).
+
+use super::*;
+use crate::{SpaceFacts, SpaceTarget};
+
+const MIB: u64 = 1 << 20;
+
+/// `facts` under space pressure: `avail` free on the file system, the cache as its files say.
+fn pressed(mut facts: Facts, avail: u64, target: SpaceTarget) -> Facts {
+    let cache_bytes = facts.files.iter().map(|f| f.allocated).sum();
+    facts.space = Some(SpaceFacts {
+        target,
+        avail_bytes: avail,
+        cache_bytes,
+    });
+    facts
+}
+
+fn min_free(bytes: u64) -> SpaceTarget {
+    SpaceTarget {
+        min_free: Some(bytes),
+        max_cache: None,
+    }
+}
+
+#[test]
+fn short_of_space_the_longest_unused_young_files_go_and_no_more() {
+    // Each file is 1 MiB; 2.5 MiB short: three go, the oldest unused first.
+    let facts = pressed(
+        cache(vec![
+            file("{1}", HOUR),
+            file("{2}", 3 * HOUR),
+            file("{3}", 2 * HOUR),
+            file("{4}", 4 * HOUR),
+            file("{k}", 5 * HOUR),
+        ]),
+        10 * MIB,
+        min_free(12 * MIB + MIB / 2),
+    );
+    check(
+        &facts,
+        "
+        {1} TooYoung: unused for 1h, kept until unused for 1d
+        {2} Remove: space: unused for 3h (less than 1d), the longest unused while 12.5 MiB must stay free
+        {3} TooYoung: unused for 2h, kept until unused for 1d
+        {4} Remove: space: unused for 4h (less than 1d), the longest unused while 12.5 MiB must stay free
+        {k} Remove: space: unused for 5h (less than 1d), the longest unused while 12.5 MiB must stay free
+        ",
+    );
+}
+
+#[test]
+fn what_goes_by_age_counts_first_and_files_in_use_never_go() {
+    let mut facts = cache(vec![
+        file("{1}", 2 * DAY),
+        file("{2}", HOUR),
+        file("{3}", 30 * DAY),
+    ]);
+    facts.instances = Some(vec![vm("vm1").image("3")]);
+    // 1 MiB short: the unused original old enough covers it.
+    let check_short = pressed(facts.clone(), 0, min_free(MIB));
+    check(
+        &check_short,
+        "
+        {1} Remove: unused for 2d (originals are kept 1d)
+        {2} TooYoung: unused for 1h, kept until unused for 1d
+        {3} InUse touch: image 3 is used by vm1 on this host
+        ",
+    );
+    // Asking for everything: the young one goes, the one in use stays whatever the pressure.
+    let everything = pressed(facts, 0, min_free(u64::MAX));
+    let plan = check(
+        &everything,
+        "
+        {1} Remove: unused for 2d (originals are kept 1d)
+        {2} Remove: space: unused for 1h (less than 1d), the longest unused while 16384.0 PiB must stay free
+        {3} InUse touch: image 3 is used by vm1 on this host
+        ",
+    );
+    assert_eq!(decision(&plan, "{3}").state, State::InUse);
+}
+
+#[test]
+fn a_cache_limit_and_a_sidecar_that_follows_its_image() {
+    let facts = pressed(
+        cache(vec![
+            file("{1}", 2 * HOUR),
+            file("{1}.info", 2 * HOUR),
+            file("{2}", HOUR),
+        ]),
+        u64::MAX / 2,
+        SpaceTarget {
+            min_free: None,
+            max_cache: Some(2 * MIB),
+        },
+    );
+    check(
+        &facts,
+        "
+        {1} Remove: space: unused for 2h (less than 1d), the longest unused while the cache must take at most 2.0 MiB
+        {1}.info Remove: checksum of {1}, removed with it
+        {2} TooYoung: unused for 1h, kept until unused for 1d
+        ",
+    );
+}
+
+#[test]
+fn doubt_stops_space_removals_too() {
+    let mut facts = pressed(cache(vec![file("{1}", HOUR)]), 0, min_free(u64::MAX));
+    facts.unreadable = vec![UnreadableFile {
+        path: "u1/disk".into(),
+        problem: "permission denied".into(),
+        read_as: ReadAs::NovaDiskName,
+        identity: None,
+    }];
+    let plan = crate::plan(&facts);
+    assert!(plan.removal_blocked);
+    assert_ne!(decision(&plan, "{1}").state, State::Remove);
+}
