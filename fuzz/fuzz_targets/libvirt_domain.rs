@@ -73,13 +73,16 @@ fn check_instance(domain: &Domain) {
         return;
     };
     let instance = instance.expect("Nova's metadata, a uuid and a name make an instance");
-    assert_eq!((&instance.uuid, &instance.name), (uuid, name));
+    assert_eq!(
+        (instance.uuid.as_str(), instance.name.as_str()),
+        (uuid.as_str(), name.as_str())
+    );
     assert_eq!(instance.host, "compute-fuzz");
     let image = match &nova.root {
-        Some(Root::Image(image)) => Some(image),
+        Some(Root::Image(image)) => Some(image.as_str()),
         _ => None,
     };
-    assert_eq!(instance.image_ref.as_ref(), image);
+    assert_eq!(instance.image_ref.as_deref(), image);
     let flavor = nova.flavor.as_ref();
     assert_eq!(instance.swap_mb, flavor.and_then(|f| f.swap_mb));
     assert_eq!(instance.ephemeral_gb, flavor.and_then(|f| f.ephemeral_gb));
