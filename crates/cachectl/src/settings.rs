@@ -482,30 +482,23 @@ pub(crate) fn parse_base_dir_name(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// Parses `90s`, `15m`, `1h`, `24h`, `2d` or plain seconds (`3600`, as nova.conf writes them).
+/// Parses a duration as operators write it: `90s`, `15m`, `1d12h`, `2w` (humantime's units), or plain
+/// seconds (`3600`, as nova.conf writes them). Only whole seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| {
-        format!("{text:?} is not a duration: expected a number with s, m, h or d (90s, 1h, 24h)")
+    // Plain seconds, as nova.conf writes them.
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| format!("{text:?} is too long a duration"));
+    }
+    let duration = humantime::parse_duration(text).map_err(|err| {
+        format!("{text:?} is not a duration ({err}): expected seconds, or 90s, 15m, 1d12h, 2w")
     })?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit {unit:?}: expected s, m, h or d"
-            ));
-        }
-    };
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
+    if duration.subsec_nanos() != 0 {
+        return Err(format!("{text:?} is not a whole number of seconds"));
+    }
+    Ok(duration.as_secs())
 }
 
 /// Parses a `virt_mkfs` entry as Nova splits it.
@@ -529,11 +522,17 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(86_400));
         assert_eq!(parse_duration("3600"), Ok(3_600));
         assert_eq!(parse_duration("2d"), Ok(172_800));
-        assert_eq!(
-            parse_duration("1w"),
-            Err(r#""1w" has an unknown unit "w": expected s, m, h or d"#.to_owned())
-        );
+        assert_eq!(parse_duration("1d12h"), Ok(129_600));
+        assert_eq!(parse_duration("1d 12h"), Ok(129_600));
+        assert_eq!(parse_duration("90m"), Ok(5_400));
+        assert_eq!(parse_duration("2w"), Ok(1_209_600));
+        assert_eq!(parse_duration("1h30m15s"), Ok(5_415));
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("1.5h"), Ok(5_400));
+        assert!(parse_duration("0.5s").is_err(), "not whole seconds");
+        assert!(parse_duration("500ms").is_err(), "not whole seconds");
+        assert!(parse_duration("-1h").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("9999999999999999d").is_err());
     }
