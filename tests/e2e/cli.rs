@@ -28,15 +28,18 @@ fn help_succeeds_and_usage_errors_exit_2_with_a_clear_message() {
         unknown.stderr
     );
 
-    let bad_age = host.run(&["--original-min-age", "1w", "clean"]);
+    let bad_age = host.run(&["--original-min-age", "1x", "clean"]);
     assert_eq!(bad_age.code, 2, "{}", bad_age.stderr);
     assert!(
         bad_age.stderr.contains(
-            r#"invalid value '1w' for '--original-min-age <DUR>': "1w" has an unknown unit "w": expected s, m, h or d"#
+            r#"invalid value '1x' for '--original-min-age <DUR>': "1x" is not a duration (unknown time unit "x""#
         ),
         "{}",
         bad_age.stderr
     );
+    // As operators write them: a week and a half, at the cache's own ages.
+    let weeks = host.run(&["--original-min-age", "1w 3d12h", "audit"]);
+    assert_eq!(weeks.code, 0, "{}", weeks.stderr);
     let no_number = host.run(&["audit", "--resized-min-age", "an hour"]);
     assert_eq!(no_number.code, 2, "{}", no_number.stderr);
     assert!(

@@ -1461,3 +1461,60 @@ fn space_pressure_removes_the_longest_unused_young_files_and_never_one_in_use() 
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is not a size"), "{}", run.stderr);
 }
+
+#[test]
+fn pinned_images_stay_whatever_their_age_and_the_space_asked() {
+    let host = Host::new();
+    let (golden, ci, other) = ("golden-image", "ci-image", "other-image");
+    host.base_file(&fp(golden), 1 << 20, 30 * DAY);
+    host.base_file(&format!("{}_sm", fp(golden)), 1 << 20, 30 * DAY);
+    host.base_file(&fp(ci), 1 << 20, 30 * DAY);
+    host.base_file(&fp(other), 1 << 20, 30 * DAY);
+    let pins = host.file(
+        "pins.txt",
+        b"# kept for the CI\n  ci-image   # the runner's\n\n",
+    );
+    let pins = pins.display().to_string();
+
+    let run = host.run(&[
+        "clean",
+        "--keep",
+        golden,
+        "--keep-file",
+        &pins,
+        "--min-free",
+        "100%",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(
+        sorted_names_in(&report, "pinned"),
+        sorted(vec![fp(golden), format!("{}_sm", fp(golden)), fp(ci)])
+    );
+    assert_eq!(names_in(&report, "removed"), [fp(other)]);
+    assert_eq!(report["summary"]["pinned"], 3);
+    assert_eq!(
+        reason_of(&report, &fp(golden)),
+        "pinned: image golden-image is kept by --keep"
+    );
+    assert!(host.has(&fp(golden)) && host.has(&fp(ci)) && !host.has(&fp(other)));
+    let text = host
+        .run(&["audit", "--keep", golden, "--keep-file", &pins])
+        .stdout;
+    assert!(text.contains("3 pinned"), "{text}");
+
+    // A pin file that is not one id a line says where.
+    let bad = host.file("bad-pins.txt", b"ci-image\ntwo ids\n");
+    let run = host.run(&["audit", "--keep-file", &bad.display().to_string()]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("bad-pins.txt:2: two ids is not one image id"),
+        "{}",
+        run.stderr
+    );
+    let run = host.run(&["audit", "--keep", ""]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

@@ -129,6 +129,22 @@ fn first_decision(
         decision.touch = true;
         return decision;
     }
+    let pinned = entry
+        .fingerprint()
+        .filter(|_| {
+            matches!(
+                entry.kind(),
+                EntryKind::Original | EntryKind::Resized | EntryKind::LegacySmall
+            )
+        })
+        .and_then(|fp| claims.pinned.get(fp));
+    if let Some(image_id) = pinned {
+        decision.state = State::Pinned;
+        decision.reasons.push(Reason::Pinned {
+            image_id: (*image_id).to_owned(),
+        });
+        return decision;
+    }
     decide_by_age(facts, &entry, decision)
 }
 
@@ -242,6 +258,8 @@ struct Claims<'a> {
     local_bases: Vec<Vec<String>>,
     /// Directory names records claim (every record, counted or not), borrowed from them.
     dirs: HashSet<Cow<'a, str>>,
+    /// Pinned image ids, by fingerprint.
+    pinned: HashMap<String, &'a str>,
 }
 
 impl<'a> Claims<'a> {
@@ -307,7 +325,13 @@ impl<'a> Claims<'a> {
             *users = unique(std::mem::take(users));
         }
         let dirs = claimed_dirs(facts.instances.iter().flatten());
+        let pinned = facts
+            .pinned
+            .iter()
+            .map(|id| (fingerprint(id).to_string(), id.as_str()))
+            .collect();
         Self {
+            pinned,
             images,
             image_of_fingerprint,
             swap,

@@ -296,6 +296,9 @@ pub struct Facts {
     pub acknowledged: Vec<Acknowledged>,
     /// The settings behind ephemeral base names.
     pub ephemeral: EphemeralConfig,
+    /// Image ids an operator pinned (`--keep`, `--keep-file`): their originals, small and
+    /// resized copies are never removed.
+    pub pinned: BTreeSet<String>,
     /// Space pressure (`--min-free`, `--max-cache-size`), if asked: unused files younger than
     /// their minimum age then go too, the longest unused first, until the target is met.
     pub space: Option<SpaceFacts>,
@@ -317,6 +320,7 @@ impl Facts {
             unreadable: Vec::new(),
             acknowledged: Vec::new(),
             ephemeral: EphemeralConfig::default(),
+            pinned: BTreeSet::new(),
             space: None,
         }
     }

@@ -30,12 +30,15 @@ pub enum FileState {
     RemoveFailed,
     /// Not the cache's: left alone.
     Ignored,
+    /// Unused, but its image is pinned (`--keep`): kept.
+    Pinned,
 }
 
 impl FileState {
     /// Every state (for series that must exist when zero).
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::InUse,
+        Self::Pinned,
         Self::TooYoung,
         Self::Removable,
         Self::Removed,
@@ -50,6 +53,7 @@ impl FileState {
             State::TooYoung => Self::TooYoung,
             State::Remove => Self::Removable,
             State::Ignore => Self::Ignored,
+            State::Pinned => Self::Pinned,
         }
     }
 
@@ -59,6 +63,7 @@ impl FileState {
         match state {
             State::InUse => Self::InUse,
             State::Ignore => Self::Ignored,
+            State::Pinned => Self::Pinned,
             State::TooYoung | State::Remove => Self::TooYoung,
         }
     }
@@ -68,6 +73,7 @@ impl FileState {
         match self {
             Self::InUse => "in_use",
             Self::TooYoung => "too_young",
+            Self::Pinned => "pinned",
             Self::Removable => "removable",
             Self::Removed => "removed",
             Self::RemoveFailed => "remove_failed",

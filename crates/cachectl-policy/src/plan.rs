@@ -23,6 +23,9 @@ pub enum State {
     TooYoung,
     /// Unused for long enough: to be removed.
     Remove,
+    /// Unused, but an operator pinned its image (`--keep`): kept, whatever its age and the
+    /// space asked.
+    Pinned,
     /// Not the cache's: left alone.
     Ignore,
 }
@@ -93,6 +96,11 @@ pub enum Reason {
         min_age: u64,
         /// Its kind, to name the rule.
         kind: EntryKind,
+    },
+    /// Its image is pinned (`--keep`, `--keep-file`).
+    Pinned {
+        /// The image id pinned.
+        image_id: String,
     },
     /// Unused, but for less than its minimum age.
     TooYoung {
@@ -456,6 +464,9 @@ impl fmt::Display for Reason {
                 kind_rule(*kind),
                 HumanDuration(*min_age)
             ),
+            Self::Pinned { image_id } => {
+                write!(f, "pinned: image {} is kept by --keep", quote(image_id))
+            }
             Self::TooYoung { age, min_age } => write!(
                 f,
                 "unused for {}, kept until unused for {}",

@@ -34,4 +34,5 @@ pub mod input;
 pub mod inventory;
 pub mod libvirt;
 pub mod nova_conf;
+pub mod pins;
 pub mod registry;

@@ -1,12 +1,13 @@
 //! Command-line options, and running a command with its exit code.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use cachectl_fs::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, set_io_priority};
-use cachectl_naming::escape_controls;
+use cachectl_naming::{escape_controls, quote};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
@@ -99,6 +100,12 @@ pub(crate) struct PassArgs {
     /// (Prometheus text format, replaced atomically).
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Never remove the original, small and resized copies of this image (repeatable).
+    #[arg(long, value_name = "IMAGE_ID")]
+    pub keep: Vec<String>,
+    /// Image ids to keep, one a line (`#` comments), `-` for standard input (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub keep_file: Vec<PathBuf>,
     /// Space pressure: while the file system holding the cache has less free space than SIZE
     /// (500G, 1.5TiB, 10%), unused files younger than their minimum age go too, the longest
     /// unused first. Files in use never go.
@@ -361,13 +368,14 @@ fn run_pass(
         .into_iter()
         .flatten()
         .chain(&args.libvirt_xml)
+        .chain(&args.keep_file)
         .filter(|path| path.as_os_str() == "-")
         .count();
     if stdin_readers > 1 {
         return Err(CommandError::new(
             ExitCode::Usage,
             "standard input can be read once: give `-` to only one of --inventory, \
-             --ack-unreadable and --libvirt-xml"
+             --ack-unreadable, --libvirt-xml and --keep-file"
                 .to_owned(),
         ));
     }
@@ -390,6 +398,7 @@ fn run_pass(
         ack_unreadable: args.ack_unreadable.clone(),
         jobs: args.jobs.get(),
         scan_jobs: args.scan_jobs(),
+        pinned: pinned(args)?,
         min_free: args.min_free,
         max_cache_size: args.max_cache_size,
         progress: crate::progress::wanted(cli.quiet),
@@ -436,6 +445,26 @@ fn run_verify(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> Result<ExitC
         &Run::ended("verify", facts, started, config.now, &config.scan),
     );
     metrics::then(written, verified.map(|v| v.exit_code))
+}
+
+/// The image ids pinned by `--keep` and `--keep-file`.
+fn pinned(args: &PassArgs) -> Result<BTreeSet<String>, CommandError> {
+    let mut pinned: BTreeSet<String> = BTreeSet::new();
+    for id in &args.keep {
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CommandError::new(
+                ExitCode::Usage,
+                format!("--keep {}: not an image id", quote(id)),
+            ));
+        }
+        pinned.insert(id.clone());
+    }
+    for path in &args.keep_file {
+        let ids = cachectl_sources::pins::load(path)
+            .map_err(|err| CommandError::new(ExitCode::BadInput, err.to_string()))?;
+        pinned.extend(ids);
+    }
+    Ok(pinned)
 }
 
 /// The effective settings: nova.conf, overridden by the flags.

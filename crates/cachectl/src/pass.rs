@@ -4,6 +4,7 @@
 //! decides ([`cachectl_policy::plan`], then [`cachectl_policy::confirm_removal`] for each removal
 //! under its lock), [`crate::apply`] carries that out, and [`crate::report::build`] reports it.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
@@ -72,6 +73,8 @@ pub(crate) struct PassConfig {
     pub jobs: NonZeroUsize,
     /// How many reads of directories and files a scan has in flight.
     pub scan_jobs: NonZeroUsize,
+    /// Image ids pinned (`--keep`, `--keep-file`).
+    pub pinned: BTreeSet<String>,
     /// `--min-free`: space pressure.
     pub min_free: Option<SizeArg>,
     /// `--max-cache-size`: space pressure.
@@ -97,6 +100,7 @@ impl PassConfig {
             now: self.now,
             ages: self.ages,
             ephemeral: self.ephemeral.clone(),
+            pinned: self.pinned.clone(),
             ..Facts::new(&self.host)
         }
     }

@@ -250,6 +250,7 @@ impl Settings {
             now,
             jobs: crate::pool::default_jobs(),
             scan_jobs: crate::scan::DEFAULT_SCAN_JOBS,
+            pinned: std::collections::BTreeSet::new(),
             min_free: None,
             max_cache_size: None,
             progress: false,

@@ -38,6 +38,7 @@ mod doubt;
 mod not_the_caches;
 mod orphans;
 mod overlays;
+mod pins;
 mod records;
 mod sidecars;
 mod space;

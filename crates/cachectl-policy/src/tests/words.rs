@@ -91,6 +91,12 @@ fn every_reason_reads_as_written() {
             "unused for 2h (originals are kept 1h)",
         ),
         (
+            Reason::Pinned {
+                image_id: "9b1f-golden".into(),
+            },
+            "pinned: image 9b1f-golden is kept by --keep",
+        ),
+        (
             Reason::ForSpace {
                 age: 7_200,
                 min_age: 86_400,
@@ -194,7 +200,7 @@ fn every_reason_reads_as_written() {
         assert_eq!(reason.to_string(), *expected);
         variants.insert(reason_variant(reason));
     }
-    assert_eq!(variants.len(), 18, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 19, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -211,6 +217,7 @@ fn reason_variant(reason: &Reason) -> &'static str {
         Reason::Unused { .. } => "Unused",
         Reason::TooYoung { .. } => "TooYoung",
         Reason::ForSpace { .. } => "ForSpace",
+        Reason::Pinned { .. } => "Pinned",
         Reason::SidecarOfKept { .. } => "SidecarOfKept",
         Reason::SidecarOfRemoved { .. } => "SidecarOfRemoved",
         Reason::SidecarOfMissing { .. } => "SidecarOfMissing",

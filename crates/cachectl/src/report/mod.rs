@@ -235,6 +235,8 @@ pub(crate) struct Summary {
     pub in_use: usize,
     /// Entries too young to remove.
     pub too_young: usize,
+    /// Unused entries kept because their image is pinned (`--keep`).
+    pub pinned: usize,
     /// Entries that would be removed.
     pub removable: usize,
     /// Entries removed.
@@ -284,6 +286,7 @@ impl Summary {
                 self.bytes_in_use += size;
             }
             FileState::TooYoung => self.too_young += 1,
+            FileState::Pinned => self.pinned += 1,
             FileState::Removable => {
                 self.removable += 1;
                 self.bytes_reclaimable += size;

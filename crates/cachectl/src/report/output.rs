@@ -129,6 +129,9 @@ fn state_counts(report: &Report, s: &Summary) -> Vec<String> {
         s.in_use,
         human_bytes(s.bytes_in_use)
     )];
+    if s.pinned > 0 {
+        parts.push(format!("{} pinned", s.pinned));
+    }
     if s.too_young > 0 {
         parts.push(format!("{} too young", s.too_young));
     }
