@@ -112,7 +112,7 @@ fn a_clean_writes_metrics_promtool_accepts_and_they_say_what_the_report_says() {
         "{text}"
     );
     let series = values.len();
-    assert_eq!(series, 2 * 7 * 8 + 12, "{values:#?}");
+    assert_eq!(series, 2 * 8 * 8 + 12, "{values:#?}");
 }
 
 #[test]

@@ -1518,3 +1518,33 @@ fn pinned_images_stay_whatever_their_age_and_the_space_asked() {
     let run = host.run(&["audit", "--keep", ""]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn max_remove_caps_a_run_and_leaves_the_rest_for_the_next() {
+    let host = Host::new();
+    let names: Vec<String> = (1..=3).map(|n| fp(&format!("old-{n}"))).collect();
+    for (n, name) in names.iter().enumerate() {
+        host.base_file(name, 1 << 20, (5 - n as i64) * DAY);
+    }
+    let run = host.run(&["clean", "--max-remove", "2", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    // The longest unused go first; the youngest waits.
+    assert_eq!(
+        sorted_names_in(&report, "removed"),
+        sorted(names[..2].to_vec())
+    );
+    assert_eq!(names_in(&report, "deferred"), std::slice::from_ref(&names[2]));
+    assert_eq!(report["summary"]["deferred"], 1);
+    assert!(
+        reason_of(&report, &names[2])
+            .starts_with("left for the next run: this one removes at most 2 files"),
+        "{}",
+        reason_of(&report, &names[2])
+    );
+    let run = host.run(&["clean", "--max-remove", "1M"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(host.cache_names().is_empty(), "{:?}", host.cache_names());
+    let run = host.run(&["clean", "--max-remove", "10%"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

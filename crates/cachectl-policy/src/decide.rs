@@ -18,7 +18,7 @@ use crate::facts::{
 use crate::plan::{
     DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning,
 };
-use crate::space::{Candidate, SpaceFacts, make_room};
+use crate::space::{Candidate, RemovalCap, SpaceFacts, make_room, within_cap};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
@@ -46,6 +46,9 @@ pub fn plan(facts: &Facts) -> Plan {
     let removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut warnings);
     if !removal_blocked && let Some(space) = facts.space {
         make_room_for_space(facts, space, &mut files);
+    }
+    if let Some(cap) = facts.removal_cap {
+        defer_beyond_cap(facts, cap, &mut files);
     }
     sidecars_follow_their_images(&mut files);
     claims.warn_about_absent_files(facts, &mut warnings);
@@ -711,6 +714,29 @@ fn make_room_for_space(facts: &Facts, space: SpaceFacts, files: &mut [FileDecisi
     }
 }
 
+/// `--max-remove`: the removals of one run, what goes by age first, the longest unused first,
+/// then what goes for space (in the order chosen); those beyond the cap are deferred. Sidecars
+/// are not counted: they follow their images.
+fn defer_beyond_cap(facts: &Facts, cap: RemovalCap, files: &mut [FileDecision]) {
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].state == State::Remove && files[i].kind != EntryKind::Sidecar)
+        .collect();
+    let for_space = |d: &FileDecision| {
+        d.reasons
+            .iter()
+            .any(|r| matches!(r, Reason::ForSpace { .. }))
+    };
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&files[a], &files[b]);
+        for_space(a).cmp(&for_space(b)).then(b.age.cmp(&a.age))
+    });
+    let bytes: Vec<u64> = order.iter().map(|&i| facts.files[i].allocated).collect();
+    for &i in &order[within_cap(&bytes, cap)..] {
+        files[i].state = State::Deferred;
+        files[i].reasons.insert(0, Reason::CapReached { cap });
+    }
+}
+
 fn sidecars_follow_their_images(files: &mut [FileDecision]) {
     let states: HashMap<String, State> = files
         .iter()
@@ -735,10 +761,9 @@ fn sidecars_follow_their_images(files: &mut [FileDecision]) {
             file.state = State::Remove;
             file.reasons = vec![Reason::SidecarOfRemoved { image }];
         } else {
-            file.state = if image_state == State::TooYoung {
-                State::TooYoung
-            } else {
-                State::InUse
+            file.state = match image_state {
+                State::TooYoung | State::Deferred => image_state,
+                _ => State::InUse,
             };
             file.reasons = vec![Reason::SidecarOfKept { image }];
         }

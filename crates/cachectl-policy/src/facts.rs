@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cachectl_naming::EntryKind;
 use compact_str::CompactString;
 
-use crate::space::SpaceFacts;
+use crate::space::{RemovalCap, SpaceFacts};
 use crate::time::UnixTime;
 
 /// Minimum ages, in seconds, before an unused file may go; counted from the file's mtime.
@@ -296,6 +296,8 @@ pub struct Facts {
     pub acknowledged: Vec<Acknowledged>,
     /// The settings behind ephemeral base names.
     pub ephemeral: EphemeralConfig,
+    /// `--max-remove`: the most this run removes, if capped.
+    pub removal_cap: Option<RemovalCap>,
     /// Image ids an operator pinned (`--keep`, `--keep-file`): their originals, small and
     /// resized copies are never removed.
     pub pinned: BTreeSet<String>,
@@ -321,6 +323,7 @@ impl Facts {
             acknowledged: Vec::new(),
             ephemeral: EphemeralConfig::default(),
             pinned: BTreeSet::new(),
+            removal_cap: None,
             space: None,
         }
     }

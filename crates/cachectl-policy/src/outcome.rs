@@ -32,11 +32,13 @@ pub enum FileState {
     Ignored,
     /// Unused, but its image is pinned (`--keep`): kept.
     Pinned,
+    /// Removable, left for the next run: the run's `--max-remove` was reached.
+    Deferred,
 }
 
 impl FileState {
     /// Every state (for series that must exist when zero).
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::InUse,
         Self::Pinned,
         Self::TooYoung,
@@ -44,6 +46,7 @@ impl FileState {
         Self::Removed,
         Self::RemoveFailed,
         Self::Ignored,
+        Self::Deferred,
     ];
 
     /// What the plan's state means before anything is carried out.
@@ -54,6 +57,7 @@ impl FileState {
             State::Remove => Self::Removable,
             State::Ignore => Self::Ignored,
             State::Pinned => Self::Pinned,
+            State::Deferred => Self::Deferred,
         }
     }
 
@@ -64,6 +68,7 @@ impl FileState {
             State::InUse => Self::InUse,
             State::Ignore => Self::Ignored,
             State::Pinned => Self::Pinned,
+            State::Deferred => Self::Deferred,
             State::TooYoung | State::Remove => Self::TooYoung,
         }
     }
@@ -74,6 +79,7 @@ impl FileState {
             Self::InUse => "in_use",
             Self::TooYoung => "too_young",
             Self::Pinned => "pinned",
+            Self::Deferred => "deferred",
             Self::Removable => "removable",
             Self::Removed => "removed",
             Self::RemoveFailed => "remove_failed",

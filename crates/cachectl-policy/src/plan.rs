@@ -9,7 +9,7 @@ use compact_str::CompactString;
 
 use crate::duration::{HumanBytes, HumanDuration};
 use crate::facts::{ReadAs, UnreadableFile};
-use crate::space::SpaceTarget;
+use crate::space::{RemovalCap, SpaceTarget};
 
 /// At most this many names are spelled out in a reason; the rest are counted.
 const NAMES_SHOWN: usize = 3;
@@ -26,6 +26,8 @@ pub enum State {
     /// Unused, but an operator pinned its image (`--keep`): kept, whatever its age and the
     /// space asked.
     Pinned,
+    /// Removable, but left for the next run: this run's `--max-remove` is reached.
+    Deferred,
     /// Not the cache's: left alone.
     Ignore,
 }
@@ -96,6 +98,12 @@ pub enum Reason {
         min_age: u64,
         /// Its kind, to name the rule.
         kind: EntryKind,
+    },
+    /// It would go, but the run's removals are capped (`--max-remove`) and it is not among the
+    /// first.
+    CapReached {
+        /// The cap.
+        cap: RemovalCap,
     },
     /// Its image is pinned (`--keep`, `--keep-file`).
     Pinned {
@@ -464,6 +472,17 @@ impl fmt::Display for Reason {
                 kind_rule(*kind),
                 HumanDuration(*min_age)
             ),
+            Self::CapReached { cap } => match cap {
+                RemovalCap::Files(n) => write!(
+                    f,
+                    "left for the next run: this one removes at most {n} files (--max-remove)"
+                ),
+                RemovalCap::Bytes(bytes) => write!(
+                    f,
+                    "left for the next run: this one removes at most {} (--max-remove)",
+                    HumanBytes(*bytes)
+                ),
+            },
             Self::Pinned { image_id } => {
                 write!(f, "pinned: image {} is kept by --keep", quote(image_id))
             }

@@ -43,6 +43,33 @@ impl SpaceFacts {
     }
 }
 
+/// `--max-remove`: the most one run removes, in files or in bytes on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalCap {
+    /// At most this many files (sidecars, which go with their images, are not counted).
+    Files(u64),
+    /// At most this many bytes on disk.
+    Bytes(u64),
+}
+
+/// How many of `removals` (bytes each, in the order they are to go) one run removes under
+/// `cap`: as many as fit, from the first; a file that does not fit stops the run there.
+pub fn within_cap(removals: &[u64], cap: RemovalCap) -> usize {
+    match cap {
+        RemovalCap::Files(n) => removals.len().min(usize::try_from(n).unwrap_or(usize::MAX)),
+        RemovalCap::Bytes(max) => {
+            let mut total = 0u64;
+            removals
+                .iter()
+                .take_while(|&&bytes| {
+                    total = total.saturating_add(bytes);
+                    total <= max
+                })
+                .count()
+        }
+    }
+}
+
 /// A file space pressure may remove: how long it has been unused, and what removing it frees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
@@ -138,6 +165,16 @@ mod tests {
                     || chosen.len() == files.len()
             );
         }
+    }
+
+    #[test]
+    fn a_cap_takes_removals_in_order_until_one_does_not_fit() {
+        assert_eq!(within_cap(&[5, 5, 5], RemovalCap::Files(2)), 2);
+        assert_eq!(within_cap(&[5, 5, 5], RemovalCap::Files(9)), 3);
+        assert_eq!(within_cap(&[5, 5, 5], RemovalCap::Bytes(12)), 2);
+        assert_eq!(within_cap(&[5, 50, 5], RemovalCap::Bytes(12)), 1);
+        assert_eq!(within_cap(&[5], RemovalCap::Bytes(4)), 0);
+        assert_eq!(within_cap(&[], RemovalCap::Files(0)), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use cachectl_fs::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, set_io_priority};
 use cachectl_naming::{escape_controls, quote};
+use cachectl_policy::RemovalCap;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
@@ -21,7 +22,7 @@ use crate::pass::{Action, PassConfig};
 use crate::report::Format;
 use crate::scan::DEFAULT_SCAN_JOBS;
 use crate::settings::{Settings, SettingsArgs, parse_duration};
-use crate::space::{SizeArg, parse_size_arg};
+use crate::space::{SizeArg, parse_removal_cap, parse_size_arg};
 use crate::verify::VerifyConfig;
 
 /// Audit and clean the image cache of a libvirt/KVM compute host (Nova's `_base`), safely.
@@ -114,6 +115,10 @@ pub(crate) struct PassArgs {
     /// Space pressure: while the cache takes more than SIZE on disk (500G, 10%), as --min-free.
     #[arg(long, value_name = "SIZE|PCT", value_parser = parse_size_arg)]
     pub max_cache_size: Option<SizeArg>,
+    /// Remove at most N files (100) or SIZE on disk (50G) this run, the longest unused first;
+    /// the rest is left for the next run.
+    #[arg(long, value_name = "N|SIZE", value_parser = parse_removal_cap)]
+    pub max_remove: Option<RemovalCap>,
     /// How many threads work at once.
     #[command(flatten)]
     pub jobs: JobsArgs,
@@ -399,6 +404,7 @@ fn run_pass(
         jobs: args.jobs.get(),
         scan_jobs: args.scan_jobs(),
         pinned: pinned(args)?,
+        removal_cap: args.max_remove,
         min_free: args.min_free,
         max_cache_size: args.max_cache_size,
         progress: crate::progress::wanted(cli.quiet),

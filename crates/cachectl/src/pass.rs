@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use cachectl_fs::FsUsage;
 use cachectl_naming::quote;
 use cachectl_policy::{
-    Ages, EphemeralConfig, Facts, FileOutcome, Plan, SpaceFacts, StorageUsers, UnixTime, plan,
+    Ages, EphemeralConfig, Facts, FileOutcome, Plan, RemovalCap, SpaceFacts, StorageUsers,
+    UnixTime, plan,
 };
 
 use crate::apply::{Remover, lock_state_now, touch_in_use};
@@ -75,6 +76,8 @@ pub(crate) struct PassConfig {
     pub scan_jobs: NonZeroUsize,
     /// Image ids pinned (`--keep`, `--keep-file`).
     pub pinned: BTreeSet<String>,
+    /// `--max-remove`.
+    pub removal_cap: Option<RemovalCap>,
     /// `--min-free`: space pressure.
     pub min_free: Option<SizeArg>,
     /// `--max-cache-size`: space pressure.
@@ -101,6 +104,7 @@ impl PassConfig {
             ages: self.ages,
             ephemeral: self.ephemeral.clone(),
             pinned: self.pinned.clone(),
+            removal_cap: self.removal_cap,
             ..Facts::new(&self.host)
         }
     }

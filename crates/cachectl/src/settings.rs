@@ -251,6 +251,7 @@ impl Settings {
             jobs: crate::pool::default_jobs(),
             scan_jobs: crate::scan::DEFAULT_SCAN_JOBS,
             pinned: std::collections::BTreeSet::new(),
+            removal_cap: None,
             min_free: None,
             max_cache_size: None,
             progress: false,

@@ -2,7 +2,7 @@
 //! `10%` of the file system), resolved against the file system that holds the cache.
 
 use cachectl_fs::FsUsage;
-use cachectl_policy::{SpaceFacts, SpaceTarget};
+use cachectl_policy::{RemovalCap, SpaceFacts, SpaceTarget};
 
 /// A size as given: bytes, or a share of the file system's size.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +55,26 @@ pub(crate) fn parse_size_arg(text: &str) -> Result<SizeArg, String> {
         })
 }
 
+/// Parses `--max-remove`: a plain number of files (`100`), or a size (`50G`, `1.5TiB`, `500B`).
+pub(crate) fn parse_removal_cap(text: &str) -> Result<RemovalCap, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map(RemovalCap::Files)
+            .map_err(|_| format!("{text:?} is too many files"));
+    }
+    match parse_size_arg(text) {
+        Ok(SizeArg::Bytes(bytes)) => Ok(RemovalCap::Bytes(bytes)),
+        Ok(SizeArg::Percent(_)) => Err(format!(
+            "{text:?}: a cap is a number of files or a size, not a share"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not a cap: expected a number of files (100) or a size (50G, 500B)"
+        )),
+    }
+}
+
 /// The space facts of a pass: the target in bytes, and the file system and the cache as the
 /// pass first found them.
 pub(crate) fn space_facts(
@@ -94,6 +114,16 @@ mod tests {
         assert_eq!(parse_size_arg("2.5 %"), Ok(SizeArg::Percent(2.5)));
         for bad in ["", "G", "ten", "101%", "-1%", "5X", "1e400", "%"] {
             assert!(parse_size_arg(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_cap_is_files_or_bytes() {
+        assert_eq!(parse_removal_cap("100"), Ok(RemovalCap::Files(100)));
+        assert_eq!(parse_removal_cap("50G"), Ok(RemovalCap::Bytes(50 << 30)));
+        assert_eq!(parse_removal_cap("500B"), Ok(RemovalCap::Bytes(500)));
+        for bad in ["", "10%", "many", "-1"] {
+            assert!(parse_removal_cap(bad).is_err(), "{bad:?}");
         }
     }
 

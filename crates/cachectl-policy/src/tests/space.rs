@@ -117,3 +117,29 @@ fn doubt_stops_space_removals_too() {
     assert!(plan.removal_blocked);
     assert_ne!(decision(&plan, "{1}").state, State::Remove);
 }
+
+#[test]
+fn a_cap_defers_the_youngest_removals_and_space_ones_before_those_by_age() {
+    let mut facts = pressed(
+        cache(vec![
+            file("{1}", 3 * DAY),
+            file("{1}.info", 3 * DAY),
+            file("{2}", 2 * DAY),
+            file("{3}", 5 * HOUR),
+            file("{4}", 4 * DAY),
+        ]),
+        0,
+        min_free(u64::MAX),
+    );
+    facts.removal_cap = Some(crate::RemovalCap::Files(2));
+    check(
+        &facts,
+        "
+        {1} Remove: unused for 3d (originals are kept 1d)
+        {1}.info Remove: checksum of {1}, removed with it
+        {2} Deferred: left for the next run: this one removes at most 2 files (--max-remove) | unused for 2d (originals are kept 1d)
+        {3} Deferred: left for the next run: this one removes at most 2 files (--max-remove) | space: unused for 5h (less than 1d), the longest unused while 16384.0 PiB must stay free
+        {4} Remove: unused for 4d (originals are kept 1d)
+        ",
+    );
+}

@@ -97,6 +97,18 @@ fn every_reason_reads_as_written() {
             "pinned: image 9b1f-golden is kept by --keep",
         ),
         (
+            Reason::CapReached {
+                cap: crate::RemovalCap::Files(100),
+            },
+            "left for the next run: this one removes at most 100 files (--max-remove)",
+        ),
+        (
+            Reason::CapReached {
+                cap: crate::RemovalCap::Bytes(50 << 30),
+            },
+            "left for the next run: this one removes at most 50.0 GiB (--max-remove)",
+        ),
+        (
             Reason::ForSpace {
                 age: 7_200,
                 min_age: 86_400,
@@ -200,7 +212,7 @@ fn every_reason_reads_as_written() {
         assert_eq!(reason.to_string(), *expected);
         variants.insert(reason_variant(reason));
     }
-    assert_eq!(variants.len(), 19, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 20, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -218,6 +230,7 @@ fn reason_variant(reason: &Reason) -> &'static str {
         Reason::TooYoung { .. } => "TooYoung",
         Reason::ForSpace { .. } => "ForSpace",
         Reason::Pinned { .. } => "Pinned",
+        Reason::CapReached { .. } => "CapReached",
         Reason::SidecarOfKept { .. } => "SidecarOfKept",
         Reason::SidecarOfRemoved { .. } => "SidecarOfRemoved",
         Reason::SidecarOfMissing { .. } => "SidecarOfMissing",

@@ -237,6 +237,8 @@ pub(crate) struct Summary {
     pub too_young: usize,
     /// Unused entries kept because their image is pinned (`--keep`).
     pub pinned: usize,
+    /// Removable entries left for the next run (`--max-remove`).
+    pub deferred: usize,
     /// Entries that would be removed.
     pub removable: usize,
     /// Entries removed.
@@ -287,6 +289,7 @@ impl Summary {
             }
             FileState::TooYoung => self.too_young += 1,
             FileState::Pinned => self.pinned += 1,
+            FileState::Deferred => self.deferred += 1,
             FileState::Removable => {
                 self.removable += 1;
                 self.bytes_reclaimable += size;

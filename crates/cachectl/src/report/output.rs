@@ -154,6 +154,12 @@ fn state_counts(report: &Report, s: &Summary) -> Vec<String> {
             human_bytes(s.allocated_bytes_reclaimable)
         ));
     }
+    if s.deferred > 0 {
+        parts.push(format!(
+            "{} left for the next run (--max-remove)",
+            s.deferred
+        ));
+    }
     if s.ignored > 0 {
         parts.push(format!("{} ignored", s.ignored));
     }
