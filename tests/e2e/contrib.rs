@@ -156,3 +156,100 @@ fn logs_are_timestamped_except_where_the_journal_stamps_them() {
     let inherited = log_lines(Some(Some("1:1")));
     assert!(inherited.iter().all(stamped), "{inherited:#?}");
 }
+
+/// The metric names an expression queries (`cachectl_...`).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("cachectl_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_grafana_dashboard_parses_and_queries_only_what_cachectl_writes() {
+    let path = units_dir().join("..").join("grafana").join("cachectl.json");
+    let text = fs::read_to_string(&path).expect("the shipped dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert!(dashboard["uid"].is_string() && dashboard["title"].is_string());
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let exprs: Vec<(String, String)> = panels
+        .iter()
+        .flat_map(|panel| {
+            let title = panel["title"].as_str().expect("a title").to_owned();
+            panel["targets"]
+                .as_array()
+                .expect("targets")
+                .iter()
+                .map(move |t| (title.clone(), t["expr"].as_str().expect("expr").to_owned()))
+        })
+        .collect();
+    for wanted in [
+        "Cache size per host",
+        "Reclaimable per host",
+        "Reclaimed per day",
+        "Corrupt and unreadable files",
+        "Hosts whose last successful clean is older than two intervals",
+    ] {
+        assert!(
+            exprs.iter().any(|(t, _)| t == wanted),
+            "no panel {wanted:?}"
+        );
+    }
+
+    // Every metric a panel queries is one a clean or a verify writes.
+    let host = crate::support::Host::new();
+    host.base_file_with(
+        &crate::support::fp("image"),
+        b"bytes",
+        3 * crate::support::DAY,
+    );
+    let clean = host.root().join("clean.prom");
+    let verify = host.root().join("verify.prom");
+    let run = host.run(&["clean", "--metrics-file", &clean.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = host.run(&["verify", "--metrics-file", &verify.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let written: String = [clean, verify]
+        .iter()
+        .map(|p| fs::read_to_string(p).expect("metrics"))
+        .collect();
+    for (title, expr) in &exprs {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{title}: queries no cachectl metric");
+        for name in names {
+            assert!(
+                written.contains(&format!("# TYPE {name} gauge")),
+                "{title}: {name} is not a metric cachectl writes"
+            );
+        }
+    }
+
+    // And every expression is PromQL that Prometheus's own parser takes (as recording rules).
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, (_, expr)) in exprs.iter().enumerate() {
+        let quoted = serde_json::to_string(expr).expect("quoted");
+        rules.push_str(&format!(
+            "      - record: cachectl_dashboard_panel_{i}\n        expr: {quoted}\n"
+        ));
+    }
+    let file = host.root().join("rules.yml");
+    fs::write(&file, rules).expect("written");
+    let output = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (Debian package prometheus; .ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

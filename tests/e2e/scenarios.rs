@@ -1534,7 +1534,10 @@ fn max_remove_caps_a_run_and_leaves_the_rest_for_the_next() {
         sorted_names_in(&report, "removed"),
         sorted(names[..2].to_vec())
     );
-    assert_eq!(names_in(&report, "deferred"), std::slice::from_ref(&names[2]));
+    assert_eq!(
+        names_in(&report, "deferred"),
+        std::slice::from_ref(&names[2])
+    );
     assert_eq!(report["summary"]["deferred"], 1);
     assert!(
         reason_of(&report, &names[2])

@@ -679,10 +679,13 @@ pub(crate) fn audit_section(
         let by_libvirt: Vec<&str> = by_libvirt.iter().map(String::as_str).collect();
         let libvirt = measure(options.runs, cachectl, &by_libvirt)?;
         notes.push_str(&libvirt_note(n, &cost, &libvirt));
+        let fleet = fleet_cost(options, cachectl, &args, &host_dir)?;
+        notes.push_str(&fleet_note(n, &cost, &fleet));
         for (name, cost) in [
             ("cachectl audit", cost),
             ("cachectl audit --jobs 1", sequential),
             ("cachectl audit, by libvirt's domains", libvirt),
+            (FLEET_ROW, fleet),
         ] {
             let _ = writeln!(text, "| {n} instances | `{name}` | {} |", cells(&cost, n));
         }
@@ -727,6 +730,39 @@ pub(crate) fn audit_section(
     text.push_str(&notes);
     text.push_str(&growth_text(&growth));
     Ok(text)
+}
+
+/// The row of an audit with what a fleet's timer runs add: a metrics file, and space pressure
+/// at its worst (every unused file a candidate) under a cap.
+const FLEET_ROW: &str = "cachectl audit --metrics-file FILE --min-free 100% --max-remove 100";
+
+/// The audit `args` with a metrics file (in `dir`) and space pressure.
+fn fleet_cost(
+    options: &Options,
+    cachectl: &Path,
+    args: &[&str],
+    dir: &Path,
+) -> Result<Cost, String> {
+    let metrics = dir.join("cachectl.prom").display().to_string();
+    let fleet = [
+        "--metrics-file",
+        &metrics,
+        "--min-free",
+        "100%",
+        "--max-remove",
+        "100",
+    ];
+    measure(options.runs, cachectl, &[args, &fleet[..]].concat())
+}
+
+/// What metrics and space pressure cost over the plain audit, at `n` instances.
+fn fleet_note(n: usize, audit: &Cost, fleet: &Cost) -> String {
+    let (plain, with) = (audit.wall.as_secs_f64(), fleet.wall.as_secs_f64());
+    format!(
+        "\nAt {n} instances, a metrics file and space pressure (`{FLEET_ROW}`) take {:+.1} ms ({:+.1} %) over the plain audit.\n",
+        (with - plain) * 1e3,
+        (with / plain - 1.0) * 100.0
+    )
 }
 
 /// What reading libvirt's domains costs over the inventory, at `n` instances.
