@@ -10,6 +10,7 @@ mod hostile;
 mod libvirt;
 mod metrics;
 mod nova_conf;
+mod package;
 mod parallel;
 mod scenarios;
 mod seeds;

@@ -7,11 +7,14 @@
 //! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
 //! cargo xtask stress  Nova-style spawners, a deleter and `cachectl clean` loops at once: no
 //!                     overlay may lose its base, see stress.rs
+//! cargo xtask dist    a stripped release binary and a .deb, see dist.rs
 //! ```
 
 mod bench;
 mod bench_run;
 mod clean_bench;
+mod dist;
+mod dist_layout;
 mod fuzz;
 mod graph;
 mod modules;
@@ -30,11 +33,12 @@ fn main() -> ExitCode {
         // The wrapper bench runs every measured command under (not for people).
         Some("bench-measure") => bench::measure_child(&args[1..]),
         Some("stress") => stress::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         // One Nova-style spawner process of the stress test (not for people).
         Some("stress-spawner") => stress::spawner_child(&args[1..]),
         Some("-h" | "--help") | None => {
             println!(
-                "usage: cargo xtask <ci|fuzz|bench|stress>\n\n  ci     crate graph (graph.rs), fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)\n  stress [--seconds N] ...: spawners, a deleter and cleans at once; no overlay may lose its base (--help)"
+                "usage: cargo xtask <ci|fuzz|bench|stress|dist>\n\n  ci     crate graph (graph.rs), fmt --check, clippy -D warnings, cargo test --workspace, snapshot check\n  fuzz   <target> [--time SECONDS]: run a fuzz target of fuzz/ (--list lists them)\n  bench  [--quick] [--nova SCRIPT] ...: cachectl against openssl, sha1sum, qemu-img, Nova (--help)\n  stress [--seconds N] ...: spawners, a deleter and cleans at once; no overlay may lose its base (--help)\n  dist   [--out DIR]: a stripped release binary and a .deb (man page, completions, units, dashboard)"
             );
             Ok(())
         }

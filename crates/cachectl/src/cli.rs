@@ -9,7 +9,7 @@ use std::time::Instant;
 use cachectl_fs::{DEFAULT_BEST_EFFORT_LEVEL, IoPriority, set_io_priority};
 use cachectl_naming::{escape_controls, quote};
 use cachectl_policy::RemovalCap;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::checksums::ChecksumMode;
 use crate::clock::now;
@@ -64,6 +64,19 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Print the effective settings (nova.conf and flags), and where each came from.
     Config(ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), as packages install it.
+    #[command(hide = true)]
+    Man,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `config`.
@@ -330,6 +343,15 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Demo(args) => crate::demo::run(args.dir.as_deref(), &mut out),
         Command::Config(args) => settings(cli)
             .and_then(|settings| crate::show_config::run(&settings, args.format, &mut out)),
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "cachectl", &mut out);
+            Ok(ExitCode::Success)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .map(|()| ExitCode::Success)
+            .map_err(CommandError::from),
     };
     let result = result.and_then(|code| {
         out.flush()?;
