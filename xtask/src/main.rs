@@ -1,8 +1,8 @@
 //! Project automation, one binary: `cargo xtask ci` is what `.ci/run` calls.
 //!
 //! ```text
-//! cargo xtask ci      crate and module graphs, fmt --check, clippy -D warnings, cargo test --workspace,
-//!                     snapshot check
+//! cargo xtask ci      crate and module graphs, fmt --check, clippy -D warnings, the fuzz targets
+//!                     build, cargo test --workspace, snapshot check
 //! cargo xtask fuzz    run a fuzz target of fuzz/ (`cargo xtask fuzz --list`), see fuzz.rs
 //! cargo xtask bench   cachectl against openssl, sha1sum, qemu-img and Nova, see bench.rs
 //! cargo xtask stress  Nova-style spawners, a deleter and `cachectl clean` loops at once: no
@@ -93,6 +93,16 @@ fn ci() -> Result<(), String> {
             "--",
             "-D",
             "warnings",
+        ],
+        &[],
+    )?;
+    // The fuzz targets live outside the workspace: they must still build against its crates.
+    cargo(
+        &[
+            "check",
+            "--manifest-path",
+            &root().join("fuzz").join("Cargo.toml").display().to_string(),
+            "--bins",
         ],
         &[],
     )?;
