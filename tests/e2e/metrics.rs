@@ -103,6 +103,11 @@ fn a_clean_writes_metrics_promtool_accepts_and_they_say_what_the_report_says() {
         NOW as f64
     );
     assert_eq!(get(r#"cachectl_unreadable_files{command="clean"}"#), 0.0);
+    assert_eq!(get(r#"cachectl_removed_files_total{command="clean"}"#), 2.0);
+    assert_eq!(
+        get(r#"cachectl_removed_bytes_total{command="clean"}"#),
+        f64::from((5 << 20) + (512 << 20))
+    );
     assert!(get(r#"cachectl_filesystem_size_bytes{command="clean"}"#) > 0.0);
     assert!(get(r#"cachectl_run_duration_seconds{command="clean"}"#) >= 0.0);
     // Bounded: no label names a file, whatever the cache holds.
@@ -111,8 +116,23 @@ fn a_clean_writes_metrics_promtool_accepts_and_they_say_what_the_report_says() {
         !text.contains(&used) && !text.contains("swap_512"),
         "{text}"
     );
+    // The counters add up across runs: one more unused original, one more clean.
+    let another = fp("image-unused-too");
+    host.base_file(&another, 7 << 20, 3 * DAY);
+    let run = host.run(&["clean", "--metrics-file", &shown]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    promtool_check(&metrics);
+    let later = samples(&fs::read_to_string(&metrics).expect("written"));
+    assert_eq!(
+        later[r#"cachectl_removed_files_total{command="clean"}"#],
+        3.0
+    );
+    assert_eq!(
+        later[r#"cachectl_removed_bytes_total{command="clean"}"#],
+        f64::from((5 << 20) + (512 << 20) + (7 << 20))
+    );
     let series = values.len();
-    assert_eq!(series, 2 * 8 * 8 + 12, "{values:#?}");
+    assert_eq!(series, 2 * 8 * 8 + 12 + 2, "{values:#?}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! `--metrics-file`: what a run found and did, in node_exporter's textfile-collector format
 //! (the Prometheus text exposition format), written atomically.
 //!
-//! Every series is a gauge with bounded labels: the command, and a file's state and kind (or,
-//! for `verify`, its checksum state). Every combination is written, zero or not, so that a
-//! series never vanishes between runs; no label names a file.
+//! Every series has bounded labels: the command, and a file's state and kind (or, for `verify`,
+//! its checksum state). Every combination is written, zero or not, so that a series never
+//! vanishes between runs; no label names a file. All are gauges but two counters of what
+//! `clean` removed, which (with the last success) carry over from the file a run replaces.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -25,8 +26,10 @@ use crate::verify::VerifyReport;
 /// The largest metrics file read back (for the last success it holds).
 const MAX_METRICS_LEN: u64 = 1 << 20;
 
-/// The series that carries over from one run to the next.
+/// The series that carry over from one run to the next.
 const LAST_SUCCESS: &str = "cachectl_last_success_timestamp_seconds";
+const REMOVED_FILES: &str = "cachectl_removed_files_total";
+const REMOVED_BYTES: &str = "cachectl_removed_bytes_total";
 
 /// What a run gives the metrics file.
 pub(crate) enum RunFacts<'a> {
@@ -147,27 +150,63 @@ pub(crate) fn write(path: &Path, run: &Run<'_>) -> Result<(), MetricsError> {
         }
     };
     let dir = Dir::open(dir).map_err(failed)?;
-    let last_success = if run.exit_code == ExitCode::Success {
-        Some(run.now.as_f64())
-    } else {
-        previous_success(&dir, name)
+    let before = Carried::from_file(&dir, name);
+    let (removed_files, removed_bytes) = match run.facts {
+        RunFacts::Pass(report) => (
+            report.summary.removed as f64,
+            report.summary.bytes_reclaimed as f64,
+        ),
+        _ => (0.0, 0.0),
     };
-    dir.write_atomic(name, render(run, last_success).as_bytes())
+    let carried = Carried {
+        last_success: if run.exit_code == ExitCode::Success {
+            Some(run.now.as_f64())
+        } else {
+            before.last_success
+        },
+        removed_files_total: before.removed_files_total + removed_files,
+        removed_bytes_total: before.removed_bytes_total + removed_bytes,
+    };
+    dir.write_atomic(name, render(run, &carried).as_bytes())
         .map_err(failed)
 }
 
-/// The last success the metrics file `name` holds, if it is there and says one.
-fn previous_success(dir: &Dir, name: &OsStr) -> Option<f64> {
-    let bytes = dir.read_small(name, MAX_METRICS_LEN).ok()??;
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines()
-        .filter(|line| line.starts_with(LAST_SUCCESS))
-        .find_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+/// What a metrics file carries from one run to the next: the last success, and the counters of
+/// what `clean` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Carried {
+    /// When the last run that exited 0 ended.
+    pub last_success: Option<f64>,
+    /// Files removed, all runs together.
+    pub removed_files_total: f64,
+    /// Bytes (apparent sizes) removed, all runs together.
+    pub removed_bytes_total: f64,
+}
+
+impl Carried {
+    /// What the metrics file `name` holds (nothing, if it is not there or says none): only
+    /// finite, non-negative values are taken.
+    fn from_file(dir: &Dir, name: &OsStr) -> Self {
+        let Ok(Some(bytes)) = dir.read_small(name, MAX_METRICS_LEN) else {
+            return Self::default();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let value = |metric: &str| {
+            text.lines()
+                .filter(|line| line.starts_with(metric))
+                .find_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .filter(|value| value.is_finite() && *value >= 0.0)
+        };
+        Self {
+            last_success: value(LAST_SUCCESS),
+            removed_files_total: value(REMOVED_FILES).unwrap_or_default(),
+            removed_bytes_total: value(REMOVED_BYTES).unwrap_or_default(),
+        }
+    }
 }
 
 /// The text of the metrics file.
-pub(crate) fn render(run: &Run<'_>, last_success: Option<f64>) -> String {
+pub(crate) fn render(run: &Run<'_>, carried: &Carried) -> String {
     let mut text = Text {
         out: String::new(),
         command: run.command,
@@ -229,7 +268,24 @@ pub(crate) fn render(run: &Run<'_>, last_success: Option<f64>) -> String {
         "When the last run ended, in seconds since the epoch.",
     );
     text.sample("cachectl_last_run_timestamp_seconds", &[], run.now.as_f64());
-    if let Some(seconds) = last_success {
+    if run.command == "clean" {
+        for (name, help, value) in [
+            (
+                REMOVED_FILES,
+                "Files clean removed, all runs together (since the metrics file was first written).",
+                carried.removed_files_total,
+            ),
+            (
+                REMOVED_BYTES,
+                "Bytes (apparent sizes) clean removed, all runs together (since the metrics file was first written).",
+                carried.removed_bytes_total,
+            ),
+        ] {
+            text.family_of(name, help, "counter");
+            text.sample(name, &[], value);
+        }
+    }
+    if let Some(seconds) = carried.last_success {
         text.family(
             LAST_SUCCESS,
             "When the last run that exited 0 ended, in seconds since the epoch.",
@@ -348,10 +404,15 @@ struct Text<'a> {
 }
 
 impl Text<'_> {
-    /// A metric family's `HELP` and `TYPE` lines (every one is a gauge).
+    /// A gauge's `HELP` and `TYPE` lines.
     fn family(&mut self, name: &str, help: &str) {
+        self.family_of(name, help, "gauge");
+    }
+
+    /// A metric family's `HELP` and `TYPE` lines.
+    fn family_of(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} gauge");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
     /// One sample: label values are ours (commands, states, kinds), never a file's name.
@@ -418,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_file_that_never_saw_a_success_says_none() {
-        let text = render(&run(ExitCode::Failure), None);
+        let text = render(&run(ExitCode::Failure), &Carried::default());
         assert!(!text.contains(LAST_SUCCESS), "{text}");
         assert!(text.contains("cachectl_filesystem_avail_bytes{command=\"clean\"} 37580963840\n"));
     }
