@@ -1551,3 +1551,37 @@ fn max_remove_caps_a_run_and_leaves_the_rest_for_the_next() {
     let run = host.run(&["clean", "--max-remove", "10%"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn a_capped_clean_never_removes_the_base_of_a_cache_file_it_keeps() {
+    // A resized copy in the cache is a qcow2 overlay on the original: with one removal allowed,
+    // the original (the oldest) must not go while the copy stays.
+    let host = Host::new();
+    let original = fp("image");
+    let resized = format!("{original}_5368709120");
+    host.base_file(&original, 1 << 20, 30 * DAY);
+    let copy = host.qemu_img_overlay(&format!("_base/{resized}"), &original);
+    set_age(&copy, 10 * DAY);
+    let other = fp("other-image");
+    host.base_file(&other, 1 << 20, 20 * DAY);
+
+    let run = host.run(&["clean", "--max-remove", "1", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(names_in(&report, "removed"), std::slice::from_ref(&other));
+    assert_eq!(state_of(&report, &resized), "deferred");
+    assert_eq!(state_of(&report, &original), "in_use");
+    assert!(host.has(&original));
+    let info = qemu_img_info(&copy, true);
+    assert!(
+        info.is_array(),
+        "the copy still opens with its chain: {info}"
+    );
+
+    // The next run takes the copy; the original, in use (and touched) while the copy stayed,
+    // is unused only since then, and waits its day.
+    let run = host.run(&["clean", "--max-remove", "1", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!host.has(&resized) && host.has(&original));
+    assert_eq!(state_of(&run.json(), &original), "too_young");
+}

@@ -18,7 +18,9 @@ use crate::facts::{
 use crate::plan::{
     DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning,
 };
-use crate::space::{Candidate, RemovalCap, SpaceFacts, make_room, within_cap};
+use crate::space::{
+    Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, cache_bytes, make_room, within_cap,
+};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.
@@ -43,12 +45,24 @@ pub fn plan(facts: &Facts) -> Plan {
         .collect();
 
     keep_what_kept_files_are_backed_by(facts, &mut files);
-    let removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut warnings);
+    let mut removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut warnings);
     if !removal_blocked && let Some(space) = facts.space {
         make_room_for_space(facts, space, &mut files);
     }
-    if let Some(cap) = facts.removal_cap {
+    if !removal_blocked && let Some(cap) = facts.removal_cap {
         defer_beyond_cap(facts, cap, &mut files);
+        // What the cap keeps keeps its own chain, and is in doubt if that cannot be read: the
+        // two rules again, over the files it deferred (the rest is as it was).
+        keep_what_kept_files_are_backed_by(facts, &mut files);
+        let mut again = Vec::new();
+        removal_blocked = keep_everything_in_doubt(facts, &mut files, &mut again);
+        if removal_blocked {
+            for warning in again {
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
+                }
+            }
+        }
     }
     sidecars_follow_their_images(&mut files);
     claims.warn_about_absent_files(facts, &mut warnings);
@@ -582,10 +596,16 @@ fn keep_what_kept_files_are_backed_by(facts: &Facts, files: &mut [FileDecision])
             if j == kept || files[j].reasons.contains(&reason) {
                 continue;
             }
-            let was_removable = matches!(files[j].state, State::Remove | State::TooYoung);
-            files[j]
-                .reasons
-                .retain(|r| !matches!(r, Reason::Unused { .. } | Reason::TooYoung { .. }));
+            let was_removable = matches!(
+                files[j].state,
+                State::Remove | State::TooYoung | State::Deferred
+            );
+            files[j].reasons.retain(|r| {
+                !matches!(
+                    r,
+                    Reason::Unused { .. } | Reason::TooYoung { .. } | Reason::CapReached { .. }
+                )
+            });
             files[j].reasons.push(reason);
             if was_removable {
                 files[j].state = State::InUse;
@@ -668,21 +688,13 @@ fn doubt_outcome(facts: &Facts, file: &UnreadableFile) -> DoubtOutcome {
     }
 }
 
-/// A sidecar stays or goes with its image; one whose image is gone was decided by age.
-/// Space pressure: after what goes by age, unused images younger than their minimum age go too,
-/// the longest unused first, until the file system and the cache meet the target. Download
-/// leftovers and sidecars are no candidates (a young `.part` may be a download under way; a
-/// sidecar follows its image).
+/// Space pressure: after what goes by age, unused images younger than their minimum age (but
+/// unused for at least [`SPACE_MIN_AGE`]) go too, the longest unused first, until the file
+/// system and the cache meet the target. Download leftovers and sidecars are no candidates (a
+/// young `.part` may be a download under way; a sidecar follows its image).
 fn make_room_for_space(facts: &Facts, space: SpaceFacts, files: &mut [FileDecision]) {
-    let cache_now: u64 = facts.files.iter().map(|f| f.allocated).sum();
-    // What goes by age counts first (not sidecars: they follow their images, decided below).
-    let by_age: u64 = facts
-        .files
-        .iter()
-        .zip(files.iter())
-        .filter(|(_, d)| d.state == State::Remove && d.kind != EntryKind::Sidecar)
-        .map(|(f, _)| f.allocated)
-        .sum();
+    let cache_now = cache_bytes(&facts.files);
+    let by_age = freed_by_age(facts, files);
     let avail = space.avail_now(cache_now).saturating_add(by_age);
     let cache = cache_now.saturating_sub(by_age);
     let (indices, candidates): (Vec<usize>, Vec<Candidate>) = facts
@@ -690,7 +702,9 @@ fn make_room_for_space(facts: &Facts, space: SpaceFacts, files: &mut [FileDecisi
         .iter()
         .zip(files.iter())
         .enumerate()
-        .filter(|(_, (_, d))| d.state == State::TooYoung && d.kind.is_image())
+        .filter(|(_, (_, d))| {
+            d.state == State::TooYoung && d.kind.is_image() && d.age >= SPACE_MIN_AGE
+        })
         .map(|(i, (f, d))| {
             let candidate = Candidate {
                 age: d.age,
@@ -714,22 +728,63 @@ fn make_room_for_space(facts: &Facts, space: SpaceFacts, files: &mut [FileDecisi
     }
 }
 
+/// The bytes on disk that what goes by age frees: the files it removes, and the sidecars that
+/// will go with them or whose image is gone (those of kept images follow them, decided later).
+fn freed_by_age(facts: &Facts, files: &[FileDecision]) -> u64 {
+    let kept_images: HashSet<&str> = files
+        .iter()
+        .filter(|d| d.kind.is_image() && d.state != State::Remove)
+        .map(|d| d.name.as_str())
+        .collect();
+    facts
+        .files
+        .iter()
+        .zip(files.iter())
+        .filter(|(_, d)| d.state == State::Remove)
+        .filter(|(_, d)| {
+            d.kind != EntryKind::Sidecar
+                || d.belongs_to
+                    .as_deref()
+                    .is_none_or(|image| !kept_images.contains(image))
+        })
+        .map(|(f, _)| f.allocated)
+        .sum()
+}
+
 /// `--max-remove`: the removals of one run, what goes by age first, the longest unused first,
-/// then what goes for space (in the order chosen); those beyond the cap are deferred. Sidecars
-/// are not counted: they follow their images.
+/// then what goes for space (in the order chosen); those beyond the cap are deferred. A file
+/// that backs another removal goes after it (a deferred overlay keeps its base: the caller runs
+/// the chain rule again). Sidecars of images in the cache follow them and are not counted;
+/// those whose image is gone are.
 fn defer_beyond_cap(facts: &Facts, cap: RemovalCap, files: &mut [FileDecision]) {
+    let present: HashSet<&str> = facts.files.iter().map(|f| f.name.as_str()).collect();
+    let follows_an_image = |d: &FileDecision| {
+        d.kind == EntryKind::Sidecar
+            && d.belongs_to
+                .as_deref()
+                .is_some_and(|image| present.contains(image))
+    };
     let mut order: Vec<usize> = (0..files.len())
-        .filter(|&i| files[i].state == State::Remove && files[i].kind != EntryKind::Sidecar)
+        .filter(|&i| files[i].state == State::Remove && !follows_an_image(&files[i]))
         .collect();
     let for_space = |d: &FileDecision| {
         d.reasons
             .iter()
             .any(|r| matches!(r, Reason::ForSpace { .. }))
     };
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&files[a], &files[b]);
-        for_space(a).cmp(&for_space(b)).then(b.age.cmp(&a.age))
-    });
+    let backs_a_removal: HashSet<&str> = order
+        .iter()
+        .flat_map(|&i| facts.files[i].backed_by.iter().map(String::as_str))
+        .collect();
+    let key = |i: usize| {
+        let d = &files[i];
+        (
+            backs_a_removal.contains(d.name.as_str()),
+            for_space(d),
+            std::cmp::Reverse(d.age),
+        )
+    };
+    order.sort_by_key(|&i| key(i));
     let bytes: Vec<u64> = order.iter().map(|&i| facts.files[i].allocated).collect();
     for &i in &order[within_cap(&bytes, cap)..] {
         files[i].state = State::Deferred;
@@ -737,6 +792,7 @@ fn defer_beyond_cap(facts: &Facts, cap: RemovalCap, files: &mut [FileDecision]) 
     }
 }
 
+/// A sidecar stays or goes with its image; one whose image is gone was decided by age.
 fn sidecars_follow_their_images(files: &mut [FileDecision]) {
     let states: HashMap<String, State> = files
         .iter()

@@ -50,7 +50,10 @@ pub use outcome::{
     FileOutcome, FileState, LockState, Note, Recheck, confirm_removal, stale_lock_files,
 };
 pub use plan::{DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning};
-pub use space::{Candidate, RemovalCap, SpaceFacts, SpaceTarget, make_room, within_cap};
+pub use space::{
+    Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, SpaceTarget, cache_bytes, make_room,
+    within_cap,
+};
 pub use storage::{STORAGE_USER_WINDOW, storage_users};
 pub use time::UnixTime;
 pub use usage::{ImageUsage, files_for_fingerprint, image_usage};

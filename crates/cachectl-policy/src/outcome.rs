@@ -218,7 +218,10 @@ impl FileOutcome {
     /// stay (a checksum of a file being removed helps nobody), and only regular files.
     pub fn is_hashed(&self, file_type: FileType) -> bool {
         self.decision.kind.is_image()
-            && matches!(self.state, FileState::InUse | FileState::TooYoung)
+            && matches!(
+                self.state,
+                FileState::InUse | FileState::TooYoung | FileState::Pinned | FileState::Deferred
+            )
             && file_type == FileType::Regular
     }
 

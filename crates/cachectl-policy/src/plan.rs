@@ -475,7 +475,8 @@ impl fmt::Display for Reason {
             Self::CapReached { cap } => match cap {
                 RemovalCap::Files(n) => write!(
                     f,
-                    "left for the next run: this one removes at most {n} files (--max-remove)"
+                    "left for the next run: this one removes at most {n} {} (--max-remove)",
+                    if *n == 1 { "file" } else { "files" }
                 ),
                 RemovalCap::Bytes(bytes) => write!(
                     f,

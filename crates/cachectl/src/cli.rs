@@ -425,7 +425,6 @@ fn run_pass(
         ack_unreadable: args.ack_unreadable.clone(),
         jobs: args.jobs.get(),
         scan_jobs: args.scan_jobs(),
-        pinned: pinned(args)?,
         removal_cap: args.max_remove,
         min_free: args.min_free,
         max_cache_size: args.max_cache_size,
@@ -433,7 +432,14 @@ fn run_pass(
         ..settings.pass_config(action, now()?)
     };
     let started = Instant::now();
-    let outcome = crate::pass::run(&config).map_err(CommandError::from);
+    // A pin file that cannot be used fails the run as the pass's own errors do: metrics say so.
+    let outcome = pinned(args).and_then(|pinned| {
+        let config = PassConfig {
+            pinned,
+            ..config.clone()
+        };
+        crate::pass::run(&config).map_err(CommandError::from)
+    });
     if let Ok(outcome) = &outcome {
         outcome.report.write(args.format, out)?;
         out.flush()?;

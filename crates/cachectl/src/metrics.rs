@@ -150,7 +150,7 @@ pub(crate) fn write(path: &Path, run: &Run<'_>) -> Result<(), MetricsError> {
         }
     };
     let dir = Dir::open(dir).map_err(failed)?;
-    let before = Carried::from_file(&dir, name);
+    let before = Carried::from_file(&dir, name, run.command, run.now.as_f64());
     let (removed_files, removed_bytes) = match run.facts {
         RunFacts::Pass(report) => (
             report.summary.removed as f64,
@@ -184,21 +184,22 @@ pub(crate) struct Carried {
 }
 
 impl Carried {
-    /// What the metrics file `name` holds (nothing, if it is not there or says none): only
-    /// finite, non-negative values are taken.
-    fn from_file(dir: &Dir, name: &OsStr) -> Self {
+    /// What the metrics file `name` holds of `command`'s series (nothing, if it is not there or
+    /// says none): only the exact series, finite, non-negative values, and a last success no
+    /// later than `now`.
+    fn from_file(dir: &Dir, name: &OsStr, command: &str, now: f64) -> Self {
         let Ok(Some(bytes)) = dir.read_small(name, MAX_METRICS_LEN) else {
             return Self::default();
         };
         let text = String::from_utf8_lossy(&bytes);
         let value = |metric: &str| {
+            let series = format!("{metric}{{command=\"{command}\"}} ");
             text.lines()
-                .filter(|line| line.starts_with(metric))
-                .find_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .find_map(|line| line.strip_prefix(series.as_str())?.parse::<f64>().ok())
                 .filter(|value| value.is_finite() && *value >= 0.0)
         };
         Self {
-            last_success: value(LAST_SUCCESS),
+            last_success: value(LAST_SUCCESS).filter(|seconds| *seconds <= now),
             removed_files_total: value(REMOVED_FILES).unwrap_or_default(),
             removed_bytes_total: value(REMOVED_BYTES).unwrap_or_default(),
         }
@@ -265,7 +266,7 @@ pub(crate) fn render(run: &Run<'_>, carried: &Carried) -> String {
     );
     text.family(
         "cachectl_last_run_timestamp_seconds",
-        "When the last run ended, in seconds since the epoch.",
+        "The time of the last run (when it began), in seconds since the epoch.",
     );
     text.sample("cachectl_last_run_timestamp_seconds", &[], run.now.as_f64());
     if run.command == "clean" {
@@ -288,7 +289,7 @@ pub(crate) fn render(run: &Run<'_>, carried: &Carried) -> String {
     if let Some(seconds) = carried.last_success {
         text.family(
             LAST_SUCCESS,
-            "When the last run that exited 0 ended, in seconds since the epoch.",
+            "The time of the last run that exited 0 (when it began), in seconds since the epoch.",
         );
         text.sample(LAST_SUCCESS, &[], seconds);
     }
@@ -473,6 +474,37 @@ mod tests {
         assert!(
             second.contains("cachectl_last_run_timestamp_seconds{command=\"clean\"} 1790003600\n"),
             "{second}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_exact_series_of_the_command_carries_over_and_no_success_from_the_future()
+    -> io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let path = tmp.path().join("cachectl.prom");
+        std::fs::write(
+            &path,
+            "cachectl_last_success_timestamp_seconds_bogus{command=\"clean\"} 1\n\
+             cachectl_last_success_timestamp_seconds{command=\"audit\"} 2\n\
+             cachectl_removed_files_total{command=\"clean\"} 5\n",
+        )?;
+        write(&path, &run(ExitCode::Unreadable)).map_err(|e| io::Error::other(e.to_string()))?;
+        let text = std::fs::read_to_string(&path)?;
+        assert!(!text.contains(LAST_SUCCESS), "{text}");
+        assert!(
+            text.contains("cachectl_removed_files_total{command=\"clean\"} 5\n"),
+            "{text}"
+        );
+        std::fs::write(
+            &path,
+            "cachectl_last_success_timestamp_seconds{command=\"clean\"} 9999999999999\n",
+        )?;
+        write(&path, &run(ExitCode::Unreadable)).map_err(|e| io::Error::other(e.to_string()))?;
+        let text = std::fs::read_to_string(&path)?;
+        assert!(
+            !text.contains(LAST_SUCCESS),
+            "a success after now is not one: {text}"
         );
         Ok(())
     }

@@ -251,8 +251,8 @@ fn space_pressure(
             return None;
         }
     };
-    let cache_bytes = facts.files.iter().map(|f| f.allocated).sum();
-    let space = space_facts(config.min_free, config.max_cache_size, fs, cache_bytes);
+    let cache = cachectl_policy::cache_bytes(&facts.files);
+    let space = space_facts(config.min_free, config.max_cache_size, fs, cache);
     facts.space = Some(space);
     Some((fs, space))
 }

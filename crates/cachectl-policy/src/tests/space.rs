@@ -7,7 +7,7 @@ const MIB: u64 = 1 << 20;
 
 /// `facts` under space pressure: `avail` free on the file system, the cache as its files say.
 fn pressed(mut facts: Facts, avail: u64, target: SpaceTarget) -> Facts {
-    let cache_bytes = facts.files.iter().map(|f| f.allocated).sum();
+    let cache_bytes = crate::cache_bytes(&facts.files);
     facts.space = Some(SpaceFacts {
         target,
         avail_bytes: avail,
@@ -141,5 +141,80 @@ fn a_cap_defers_the_youngest_removals_and_space_ones_before_those_by_age() {
         {3} Deferred: left for the next run: this one removes at most 2 files (--max-remove) | space: unused for 5h (less than 1d), the longest unused while 16384.0 PiB must stay free
         {4} Remove: unused for 4d (originals are kept 1d)
         ",
+    );
+}
+
+#[test]
+fn a_cap_never_removes_the_base_of_a_file_it_defers_and_takes_overlays_first() {
+    let mut facts = cache(vec![
+        file("{1}", 30 * DAY),
+        file("{1}_5368709120", 10 * DAY).backed_by(&["{1}"]),
+        file("{2}", 20 * DAY),
+    ]);
+    facts.removal_cap = Some(crate::RemovalCap::Files(1));
+    let plan = crate::plan(&facts);
+    // The longest unused that backs no other removal goes first; the overlay is deferred, and
+    // keeps its base, the oldest of all, which would otherwise have gone first.
+    assert_eq!(decision(&plan, "{2}").state, State::Remove);
+    assert_eq!(decision(&plan, "{1}_5368709120").state, State::Deferred);
+    assert_eq!(
+        decision(&plan, "{1}").state,
+        State::InUse,
+        "{:?}",
+        decision(&plan, "{1}")
+    );
+
+    // A cap that cuts between an overlay and its base: the deferred overlay keeps its base.
+    facts.files[1].backed_by = vec![name("{1}")];
+    facts.files[2] = file("{2}", 20 * DAY).backed_by(&["{1}"]);
+    facts.files.push(file("{k}", 40 * DAY));
+    facts.removal_cap = Some(crate::RemovalCap::Files(2));
+    let plan = crate::plan(&facts);
+    assert_eq!(
+        decision(&plan, "{1}").state,
+        State::InUse,
+        "{:?}",
+        decision(&plan, "{1}")
+    );
+    assert!(
+        plan.files
+            .iter()
+            .filter(|d| d.state == State::Remove)
+            .all(|d| d.name != name("{1}"))
+    );
+}
+
+#[test]
+fn a_deferred_file_whose_chain_cannot_be_read_stops_the_removals() {
+    let mut broken = file("{1}_5", 2 * DAY);
+    broken.chain_problem = Some("invalid header".into());
+    let mut facts = cache(vec![file("{1}", 30 * DAY), broken]);
+    facts.removal_cap = Some(crate::RemovalCap::Files(1));
+    let plan = crate::plan(&facts);
+    assert!(plan.removal_blocked, "{:?}", plan.files);
+    assert!(plan.files.iter().all(|d| d.state != State::Remove));
+}
+
+#[test]
+fn space_leaves_files_unused_for_less_than_ten_minutes() {
+    let facts = pressed(
+        cache(vec![file("{1}", 599), file("{2}", 600)]),
+        0,
+        min_free(u64::MAX),
+    );
+    let plan = crate::plan(&facts);
+    assert_eq!(decision(&plan, "{1}").state, State::TooYoung);
+    assert_eq!(decision(&plan, "{2}").state, State::Remove);
+}
+
+#[test]
+fn a_cap_of_zero_removes_nothing_not_even_orphan_sidecars() {
+    let mut facts = cache(vec![file("{1}.info", 30 * DAY), file("{2}", 30 * DAY)]);
+    facts.removal_cap = Some(crate::RemovalCap::Files(0));
+    let plan = crate::plan(&facts);
+    assert!(
+        plan.files.iter().all(|d| d.state != State::Remove),
+        "{:?}",
+        plan.files
     );
 }
