@@ -1517,6 +1517,16 @@ fn pinned_images_stay_whatever_their_age_and_the_space_asked() {
     );
     let run = host.run(&["audit", "--keep", ""]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = host.run(&["audit", "--keep", "a#b"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A pin that names no image in the cache (here: a file name) keeps nothing, and says so.
+    let run = host.run(&["audit", "--keep", &fp(other), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        warning_codes(&run.json()).contains(&"pinned_image_absent".to_owned()),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub fn plan(facts: &Facts) -> Plan {
     }
     sidecars_follow_their_images(&mut files);
     claims.warn_about_absent_files(facts, &mut warnings);
+    claims.warn_about_absent_pins(facts, &mut warnings);
     let orphans = claims.orphans(facts);
     Plan {
         files,
@@ -443,6 +444,26 @@ impl<'a> Claims<'a> {
                 warnings.push(Warning::AbsentSwapOrEphemeral { name: name.clone() });
             }
         }
+    }
+
+    /// A pin whose image has no file in the cache keeps nothing: said, as it is most likely a
+    /// file name or a mistyped id.
+    fn warn_about_absent_pins(&self, facts: &Facts, warnings: &mut Vec<Warning>) {
+        let present: HashSet<&str> = facts
+            .files
+            .iter()
+            .filter_map(|f| classify(&f.name).fingerprint())
+            .collect();
+        let mut absent: Vec<&str> = self
+            .pinned
+            .iter()
+            .filter(|(fp, _)| !present.contains(fp.as_str()))
+            .map(|(_, id)| *id)
+            .collect();
+        absent.sort_unstable();
+        warnings.extend(absent.into_iter().map(|id| Warning::PinnedImageAbsent {
+            image_id: id.to_owned(),
+        }));
     }
 
     fn orphans(&self, facts: &Facts) -> Vec<OrphanDir> {

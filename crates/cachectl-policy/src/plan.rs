@@ -190,6 +190,12 @@ pub enum Warning {
         /// The base name.
         name: String,
     },
+    /// An image pinned (`--keep`) has no file in the cache: the pin keeps nothing (an image id
+    /// is asked for, not a file name).
+    PinnedImageAbsent {
+        /// The image id pinned.
+        image_id: String,
+    },
     /// Records of hosts that have not registered in the storage's `compute_nodes` in the last
     /// 24 h were not counted (Nova's rule; their disks still count).
     RecordsIgnored {
@@ -587,6 +593,12 @@ impl fmt::Display for Warning {
                 "image {} is used by {} on this host but has an absent base file in the cache",
                 quote(image_id),
                 NameList(instances, instances.len())
+            ),
+            Self::PinnedImageAbsent { image_id } => write!(
+                f,
+                "pinned image {} has no file in the cache (--keep takes image ids, whose \
+                 fingerprint names the cache's files)",
+                quote(image_id)
             ),
             Self::AbsentSwapOrEphemeral { name } => {
                 write!(

@@ -272,6 +272,12 @@ fn every_warning_reads_as_written() {
             "image 1 is used by vm1 on this host but has an absent base file in the cache",
         ),
         (
+            Warning::PinnedImageAbsent {
+                image_id: "golden".into(),
+            },
+            "pinned image golden has no file in the cache (--keep takes image ids, whose fingerprint names the cache's files)",
+        ),
+        (
             Warning::AbsentSwapOrEphemeral {
                 name: "swap_512".into(),
             },
@@ -293,7 +299,7 @@ fn every_warning_reads_as_written() {
         assert_eq!(warning.to_string(), *expected);
         variants.insert(warning_variant(warning));
     }
-    assert_eq!(variants.len(), 6, "every variant once: {variants:?}");
+    assert_eq!(variants.len(), 7, "every variant once: {variants:?}");
 }
 
 /// No wildcard: a new variant does not compile until it has a sentence above.
@@ -303,6 +309,7 @@ fn warning_variant(warning: &Warning) -> &'static str {
         Warning::RemovalBlocked { .. } => "RemovalBlocked",
         Warning::AbsentBaseFile { .. } => "AbsentBaseFile",
         Warning::AbsentSwapOrEphemeral { .. } => "AbsentSwapOrEphemeral",
+        Warning::PinnedImageAbsent { .. } => "PinnedImageAbsent",
         Warning::RecordsIgnored { .. } => "RecordsIgnored",
         Warning::StorageUsersUnknown => "StorageUsersUnknown",
     }

@@ -183,6 +183,7 @@ fn warning_entry(warning: &Warning) -> WarningEntry {
         Warning::RemovalBlocked { .. } => WarningCode::RemovalBlocked,
         Warning::AbsentBaseFile { .. } => WarningCode::AbsentBaseFile,
         Warning::AbsentSwapOrEphemeral { .. } => WarningCode::AbsentSwapOrEphemeral,
+        Warning::PinnedImageAbsent { .. } => WarningCode::PinnedImageAbsent,
         Warning::RecordsIgnored { .. } => WarningCode::RecordsIgnored,
         Warning::StorageUsersUnknown => WarningCode::StorageUsersUnknown,
     };

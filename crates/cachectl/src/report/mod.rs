@@ -76,6 +76,8 @@ pub(crate) enum WarningCode {
     AbsentBaseFile,
     /// A swap or ephemeral base that records name is not in the cache.
     AbsentSwapOrEphemeral,
+    /// An image pinned with `--keep` has no file in the cache.
+    PinnedImageAbsent,
     /// Records of hosts that are not storage users were not counted.
     RecordsIgnored,
     /// The inventory's shape lacks fields the cache uses.
