@@ -11,6 +11,7 @@ use cachectl_naming::{
     swap_name,
 };
 
+use crate::facts::cache_bytes;
 use crate::facts::{
     CacheFile, Disk, Facts, FileIdentity, FileType, Instance, ReadAs, StorageUsers, UnreadableFile,
     UseKind,
@@ -18,9 +19,7 @@ use crate::facts::{
 use crate::plan::{
     DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning,
 };
-use crate::space::{
-    Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, cache_bytes, make_room, within_cap,
-};
+use crate::space::{Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, make_room, within_cap};
 use crate::usage::image_usage;
 
 /// Nova's resize task states: an instance in one of them may have a `<dir>_resize` directory.

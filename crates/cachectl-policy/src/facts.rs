@@ -95,6 +95,16 @@ impl CacheFile {
     }
 }
 
+/// The bytes on disk the cache's own files take: regular files with cache names (foreign
+/// entries, directories and symlinks are not the cache's to remove, so they do not count).
+pub fn cache_bytes(files: &[CacheFile]) -> u64 {
+    files
+        .iter()
+        .filter(|f| f.file_type == FileType::Regular && f.kind != EntryKind::Foreign)
+        .map(|f| f.allocated)
+        .sum()
+}
+
 /// An instance record from the inventory (Nova's `instances` table, as far as the cache cares).
 ///
 /// Its strings are [`CompactString`]s: names, hosts and states are short and held inline, so a

@@ -44,15 +44,14 @@ pub use decide::plan;
 pub use duration::{HumanBytes, HumanDuration};
 pub use facts::{
     Acknowledged, Ages, CacheFile, Disk, DiskUse, EphemeralConfig, Facts, FileIdentity, FileType,
-    Instance, ReadAs, StorageUsers, UnreadableFile, UseKind,
+    Instance, ReadAs, StorageUsers, UnreadableFile, UseKind, cache_bytes,
 };
 pub use outcome::{
     FileOutcome, FileState, LockState, Note, Recheck, confirm_removal, stale_lock_files,
 };
 pub use plan::{DoubtOutcome, FileDecision, Names, OrphanDir, Plan, Reason, State, Users, Warning};
 pub use space::{
-    Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, SpaceTarget, cache_bytes, make_room,
-    within_cap,
+    Candidate, RemovalCap, SPACE_MIN_AGE, SpaceFacts, SpaceTarget, make_room, within_cap,
 };
 pub use storage::{STORAGE_USER_WINDOW, storage_users};
 pub use time::UnixTime;

@@ -5,22 +5,9 @@
 //! first (mtime is "unused since": files in use are touched), and no more of them than it takes
 //! to meet the target, counting what the pass removes by age first.
 
-use crate::facts::{CacheFile, FileType};
-use cachectl_naming::EntryKind;
-
 /// The least a file must have been unused for space pressure to take it (the age rule may
 /// take it sooner): a base just downloaded, whose overlay Nova is about to create, is left alone.
 pub const SPACE_MIN_AGE: u64 = 600;
-
-/// The bytes on disk the cache's own files take: regular files with cache names (foreign
-/// entries, directories and symlinks are not the cache's to remove, so they do not count).
-pub fn cache_bytes(files: &[CacheFile]) -> u64 {
-    files
-        .iter()
-        .filter(|f| f.file_type == FileType::Regular && f.kind != EntryKind::Foreign)
-        .map(|f| f.allocated)
-        .sum()
-}
 
 /// What an operator asks of the space the cache takes, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
