@@ -207,12 +207,32 @@ impl LibvirtSource {
         {
             return Ok(Some(Arc::clone(domain)));
         }
-        let domain = libvirt::read_listed(dir, name)?.map(Arc::new);
+        let domain = libvirt::read_listed(dir, name)?.map(|d| Arc::new(slim(d)));
         if let Some(domain) = &domain {
             cache().insert(path, (identity, Arc::clone(domain)));
         }
         Ok(domain)
     }
+}
+
+/// What a pass keeps of a domain (for its scans under Nova's locks too): its disks, and the
+/// metadata an instance record takes (uuid, name, flavor sizes, OS type, root image). Nova's
+/// other metadata (owner, ports, display name, package) goes: a shared-storage host may hold
+/// tens of thousands of domains for the whole pass.
+fn slim(mut domain: Domain) -> Domain {
+    if let Some(nova) = &mut domain.nova {
+        nova.package = None;
+        nova.display_name = None;
+        nova.creation_time = None;
+        nova.owner = None;
+        nova.ports = Vec::new();
+        if let Some(flavor) = &mut nova.flavor {
+            flavor.name = None;
+            flavor.id = None;
+        }
+    }
+    domain.disks.shrink_to_fit();
+    domain
 }
 
 /// A domain file of libvirt's that cannot be read: a declared source whose disks are unknown.
@@ -424,6 +444,40 @@ mod tests {
             xml_files: Vec::new(),
         };
         LibvirtSource::open(&config).expect("no files given")
+    }
+
+    #[test]
+    fn a_slim_domain_makes_the_same_record_and_declares_the_same_disks() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../cachectl-sources/tests/fixtures/libvirt");
+        for name in [
+            "nova-qcow2.xml",
+            "run-libvirt-qemu.xml",
+            "nova-volume-backed.xml",
+        ] {
+            let path = fixtures.join(name);
+            let bytes = fs::read(&path).expect("a fixture");
+            let full = libvirt::parse_domain(&path, &bytes).expect("parses");
+            let slimmed = slim(full.clone());
+            assert_eq!(
+                slimmed.instance("compute-1"),
+                full.instance("compute-1"),
+                "{name}"
+            );
+            assert_eq!(slimmed.disks, full.disks, "{name}");
+            assert!(
+                slimmed
+                    .nova
+                    .as_ref()
+                    .is_none_or(|n| n.owner.is_none() && n.ports.is_empty())
+            );
+        }
+        let path = fixtures.join("nova-qcow2.xml");
+        let full = libvirt::parse_domain(&path, &fs::read(&path).expect("read")).expect("parses");
+        assert!(
+            full.nova.as_ref().is_some_and(|n| n.owner.is_some()),
+            "the fixture has an owner"
+        );
     }
 
     fn domain(name: &str) -> String {
