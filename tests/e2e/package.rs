@@ -12,15 +12,17 @@ use crate::support::cachectl_bin;
 #[allow(dead_code, unreachable_pub)]
 mod dist_layout;
 
-fn dpkg_deb(args: &[&str], deb: &Path) -> String {
+/// `dpkg-deb <option> DEB [then...]`: what it printed (it must succeed).
+fn dpkg_deb(option: &str, deb: &Path, then: &[&Path]) -> String {
     let output = Command::new("dpkg-deb")
-        .args(args)
+        .arg(option)
         .arg(deb)
+        .args(then)
         .output()
         .expect("dpkg-deb (Debian package dpkg)");
     assert!(
         output.status.success(),
-        "dpkg-deb {args:?}: {}",
+        "dpkg-deb {option}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -53,7 +55,7 @@ fn the_deb_holds_the_binary_man_page_completions_units_and_dashboard_and_install
         deb.display()
     );
 
-    let listing = dpkg_deb(&["-c"], &deb);
+    let listing = dpkg_deb("-c", &deb, &[]);
     for file in dist_layout::INSTALLED {
         assert!(
             listing.lines().any(|l| l.ends_with(&format!("./{file}"))),
@@ -64,7 +66,7 @@ fn the_deb_holds_the_binary_man_page_completions_units_and_dashboard_and_install
         listing.lines().all(|l| l.contains("root/root")),
         "every file root's:\n{listing}"
     );
-    let info = dpkg_deb(&["-f"], &deb);
+    let info = dpkg_deb("-f", &deb, &[]);
     for field in [
         "Package: cachectl",
         "Architecture: ",
@@ -76,13 +78,7 @@ fn the_deb_holds_the_binary_man_page_completions_units_and_dashboard_and_install
 
     // Installed into a scratch root, the binary runs and its files are what they say.
     let scratch = dir.path().join("installed");
-    let output = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&scratch)
-        .output()
-        .expect("dpkg-deb -x");
-    assert!(output.status.success(), "{output:?}");
+    dpkg_deb("-x", &deb, &[&scratch]);
     let installed = scratch.join("usr/bin/cachectl");
     let version = Command::new(&installed)
         .arg("--version")

@@ -1158,42 +1158,43 @@ struct NovaRun {
     pass: Option<Duration>,
 }
 
+/// Nova's pass `script` on `host` as a command line: the program (the script, or its
+/// interpreter) and its arguments, its result and log written to `result` and `log`.
+pub(crate) fn nova_command(
+    script: &Path,
+    host: &BenchHost,
+    result: &Path,
+    log: &Path,
+) -> (PathBuf, Vec<String>) {
+    let program = interpreter(script);
+    let mut args = Vec::new();
+    if program != script {
+        args.push(script.display().to_string());
+    }
+    let path = |p: &Path| p.display().to_string();
+    args.extend([
+        "--instances-path".to_owned(),
+        path(&host.instances_path),
+        "--host".to_owned(),
+        BENCH_HOST.to_owned(),
+        "--inventory".to_owned(),
+        path(&host.inventory),
+        "--result".to_owned(),
+        path(result),
+        "--log".to_owned(),
+        path(log),
+    ]);
+    (program, args)
+}
+
 /// Runs Nova's pass `script` once on `host`, its result and log in `dir`.
 fn run_nova(script: &Path, host: &BenchHost, dir: &Path, n: usize) -> Result<NovaRun, String> {
     let result = dir.join("nova-result.json");
     let log = dir.join("nova.log");
-    let instances = host.instances_path.display().to_string();
-    let inventory = host.inventory.display().to_string();
-    let result_arg = result.display().to_string();
-    let log_arg = log.display().to_string();
     eprintln!("bench: running Nova's pass on {n} instances (about 30 s at 600)");
-    let program = interpreter(script);
-    let script_arg = script.display().to_string();
-    let args: Vec<&str> = if program == script {
-        Vec::new()
-    } else {
-        vec![script_arg.as_str()]
-    };
-    let process = measure(
-        1,
-        &program,
-        &[
-            &args[..],
-            &[
-                "--instances-path",
-                &instances,
-                "--host",
-                BENCH_HOST,
-                "--inventory",
-                &inventory,
-                "--result",
-                &result_arg,
-                "--log",
-                &log_arg,
-            ],
-        ]
-        .concat(),
-    )?;
+    let (program, args) = nova_command(script, host, &result, &log);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let process = measure(1, &program, &args)?;
     let pass = fs::read_to_string(&result)
         .ok()
         .and_then(|json| json_number(&json, "seconds_total_pass"))

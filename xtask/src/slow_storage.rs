@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::bench::{
-    BENCH_HOST, BenchHost, Cost, Options, audit_args, build_host, cells, interpreter, measure,
-    measure_once,
+    BenchHost, Cost, Options, audit_args, build_host, cells, measure, measure_once, nova_command,
 };
 
 /// Instances of the host the section scans.
@@ -159,13 +158,10 @@ fn nova_under_delay(
     dir: &Path,
     inject: &str,
 ) -> Result<Cost, String> {
-    let program = interpreter(script);
-    let result = dir.join("nova-delayed-result.json").display().to_string();
-    let log = dir.join("nova-delayed.log").display().to_string();
-    let instances = host.instances_path.display().to_string();
-    let inventory = host.inventory.display().to_string();
+    let result = dir.join("nova-delayed-result.json");
+    let log = dir.join("nova-delayed.log");
+    let (program, nova_args) = nova_command(script, host, &result, &log);
     let program_arg = program.display().to_string();
-    let script_arg = script.display().to_string();
     let mut args = vec![
         "-f",
         "-qq",
@@ -175,23 +171,9 @@ fn nova_under_delay(
         "trace=all",
         "-e",
         inject,
+        program_arg.as_str(),
     ];
-    args.push(program_arg.as_str());
-    if program != script {
-        args.push(script_arg.as_str());
-    }
-    args.extend([
-        "--instances-path",
-        &instances,
-        "--host",
-        BENCH_HOST,
-        "--inventory",
-        &inventory,
-        "--result",
-        &result,
-        "--log",
-        &log,
-    ]);
+    args.extend(nova_args.iter().map(String::as_str));
     eprintln!("bench: running Nova's pass with delayed calls (minutes)");
     measure(1, Path::new("strace"), &args)
 }

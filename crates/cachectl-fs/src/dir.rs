@@ -417,13 +417,7 @@ mod tests {
         std::fs::write(&secret, br#"{"password": "s3cret"}"#)?;
         symlink(&secret, temp.path().join("link.info"))?;
         std::fs::hard_link(&secret, temp.path().join("hard.info"))?;
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            temp.path().join("fifo.info"),
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
+        crate::test_support::make_fifo(temp.path().join("fifo.info"))?;
         let dir = Dir::open(temp.path())?;
         let err = dir
             .read_small(name("link.info"), 1024)
@@ -455,13 +449,7 @@ mod tests {
             assert_eq!(stat, stat_path(&path)?);
         }
         let fifo = temp.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
+        crate::test_support::make_fifo(&fifo)?;
         symlink(&fifo, temp.path().join("fifo-link"))?;
         let refused = |path: &Path| {
             let err = open_regular_path(path).expect_err("not a regular file");

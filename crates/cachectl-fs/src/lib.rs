@@ -48,6 +48,8 @@ mod listing;
 mod lock;
 mod page_cache;
 mod stat;
+#[cfg(test)]
+mod test_support;
 mod usage;
 
 pub use dir::{Dir, NotRegular, open_regular_path, read_small_file, stat_path};

@@ -165,13 +165,7 @@ mod tests {
         fs::create_dir(temp.path().join("sub"))?;
         fs::write(temp.path().join("disk"), b"x")?;
         symlink("disk", temp.path().join("link"))?;
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            temp.path().join("fifo"),
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
+        crate::test_support::make_fifo(temp.path().join("fifo"))?;
         let mut dir = Dir::open(temp.path())?;
         let expected = vec![
             (OsString::from("disk"), Kind::Regular),
@@ -230,13 +224,7 @@ mod tests {
     #[test]
     fn a_fifo_in_place_of_a_file_is_read_as_empty_without_blocking() -> TestResult {
         let temp = tempfile::tempdir()?;
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            temp.path().join("fifo"),
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
+        crate::test_support::make_fifo(temp.path().join("fifo"))?;
         let dir = Dir::open(temp.path())?;
         let read = dir.read_prefix(OsStr::new("fifo"), 4096)?.ok_or("fifo")?;
         assert!(read.bytes.is_empty() && read.whole);

@@ -271,13 +271,7 @@ mod tests {
         let err = dir.try_lock(OsStr::new("nova-y")).expect_err("a link");
         assert!(err.to_string().starts_with("has 2 hard links"), "{err}");
         // A FIFO.
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            temp.path().join("nova-z"),
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )?;
+        crate::test_support::make_fifo(temp.path().join("nova-z"))?;
         let err = dir.try_lock(OsStr::new("nova-z")).expect_err("a fifo");
         assert!(err.to_string().starts_with("is a fifo"), "{err}");
         assert_eq!(std::fs::read(&victim)?, b"keep");

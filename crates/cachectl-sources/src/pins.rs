@@ -31,6 +31,15 @@ pub enum PinsError {
     },
 }
 
+/// Whether `text` can be one image id as a pin names it: not empty, no white space, no control
+/// character, no `#` (which starts a comment in a pin file).
+pub fn is_image_id(text: &str) -> bool {
+    !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+}
+
 /// Reads the image ids pinned in `path` (`-`: standard input).
 pub fn load(path: &Path) -> Result<Vec<String>, PinsError> {
     let bytes = crate::input::read_input(path, MAX_PINS_LEN).map_err(|source| PinsError::Read {
@@ -64,7 +73,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<String>, PinsError> {
         if content.is_empty() {
             continue;
         }
-        if content.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !is_image_id(content) {
             return Err(malformed(
                 index + 1,
                 format!(

@@ -485,11 +485,7 @@ fn run_verify(cli: &Cli, args: &VerifyArgs, out: &mut dyn Write) -> Result<ExitC
 fn pinned(args: &PassArgs) -> Result<BTreeSet<String>, CommandError> {
     let mut pinned: BTreeSet<String> = BTreeSet::new();
     for id in &args.keep {
-        if id.is_empty()
-            || id
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-        {
+        if !cachectl_sources::pins::is_image_id(id) {
             return Err(CommandError::new(
                 ExitCode::Usage,
                 format!("--keep {}: not an image id", quote(id)),

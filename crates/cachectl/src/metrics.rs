@@ -6,6 +6,7 @@
 //! vanishes between runs; no label names a file. All are gauges but two counters of what
 //! `clean` removed, which (with the last success) carry over from the file a run replaces.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io;
@@ -359,13 +360,16 @@ fn for_each_state_and_kind(
     report: &Report,
     mut each: impl FnMut(FileState, EntryKind, usize, u64),
 ) {
+    // One pass over the files (a cache may hold 100,000), then every combination.
+    let mut totals: HashMap<(FileState, EntryKind), (usize, u64)> = HashMap::new();
+    for file in &report.files {
+        let total = totals.entry((file.state, file.kind)).or_default();
+        total.0 += 1;
+        total.1 += file.size_bytes;
+    }
     for state in FileState::ALL {
         for kind in EntryKind::ALL {
-            let (files, bytes) = report
-                .files
-                .iter()
-                .filter(|f| f.state == state && f.kind == kind)
-                .fold((0, 0), |(n, b), f| (n + 1, b + f.size_bytes));
+            let (files, bytes) = totals.get(&(state, kind)).copied().unwrap_or_default();
             each(state, kind, files, bytes);
         }
     }
